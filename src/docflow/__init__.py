@@ -1,0 +1,1 @@
+"""Docflow: documents from upload to export, every stage streamed live."""

@@ -1,0 +1,194 @@
+"""create_app(): routers, the error envelope, request ids, security headers, the event hub."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from docflow import logging as docflow_logging
+from docflow.auth.router import router as auth_router
+from docflow.config import Settings, get_settings
+from docflow.documents.router import router as documents_router
+from docflow.errors import AppError
+from docflow.events.hub import EventHub
+from docflow.export.router import router as export_router
+from docflow.health.router import router as health_router
+from docflow.review.router import router as review_router
+
+log = logging.getLogger("docflow.api")
+API = "/api/v1"
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+              413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+              429: "rate_limited", 503: "service_unavailable"}
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'self'; form-action 'self'"
+    ),
+}
+
+
+def envelope(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"code": code, "message": message, "details": details or {}}},
+        headers=headers,
+    )
+
+
+class RequestContext:
+    """Gives every request an id (echoed as X-Request-ID) and adds the security headers."""
+
+    def __init__(self, app: ASGIApp, tls: bool) -> None:
+        self.app, self.tls = app, tls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode()[:64]
+        request_id = incoming if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = docflow_logging.request_id_var.set(request_id)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = {"X-Request-ID": request_id, **SECURITY_HEADERS}
+                if self.tls:
+                    extra["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+                for name, value in extra.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            docflow_logging.request_id_var.reset(token)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return envelope(exc.status_code, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"][1:] or first["loc"])
+        return envelope(422, "validation_error", f"Invalid request: {where}: {first['msg']}",
+                        {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"No such endpoint: {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return envelope(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        return envelope(409, "conflict", "The request conflicts with existing data; try again.")
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable: %s", type(exc).__name__)
+        return envelope(503, "service_unavailable",
+                        "The database is unavailable right now; try again shortly.",
+                        headers={"Retry-After": "5"})
+
+    for exc_type in (OperationalError, PoolTimeout, ConnectionError, OSError):
+        app.add_exception_handler(exc_type, unavailable)
+
+    @app.exception_handler(DBAPIError)
+    async def dbapi_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await unavailable(request, exc)
+        return await crash(request, exc)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        log.exception("unhandled error (request %s)", request_id)
+        return envelope(500, "internal_error",
+                        "Something went wrong on our side. Quote the request id if you report it.",
+                        {"request_id": request_id})
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    hub = EventHub(settings.redis_url, settings.events_channel, settings.sse_client_queue)
+    app.state.hub = hub
+    hub.start()
+    try:
+        yield
+    finally:
+        await hub.stop()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    docflow_logging.setup(settings.log_level, settings.log_json)
+    app = FastAPI(
+        title="Docflow",
+        version="0.1.0",
+        description="Documents from upload to export, every stage streamed live.",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (auth_router, documents_router, review_router, export_router, health_router):
+        app.include_router(router, prefix=API)
+    if settings.ui_dir and Path(settings.ui_dir).is_dir():
+        mount_ui(app, Path(settings.ui_dir))
+    app.add_middleware(RequestContext, tls=settings.cookie_secure)
+    return app
+
+
+def mount_ui(app: FastAPI, root: Path) -> None:
+    """Serve the statically exported UI when no nginx is in front (make run)."""
+    root = root.resolve()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def ui(path: str) -> Response:
+        if path.startswith("api/"):
+            return envelope(404, "not_found", f"No such endpoint: GET /{path}")
+        for candidate in (root / path, root / f"{path}.html", root / path / "index.html"):
+            resolved = candidate.resolve()
+            if resolved.is_file() and resolved.is_relative_to(root):
+                return FileResponse(resolved)
+        fallback = root / "404.html"
+        return FileResponse(fallback if fallback.is_file() else root / "index.html", status_code=404)

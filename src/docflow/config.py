@@ -1,0 +1,85 @@
+"""One Settings object, read from the environment (DOCFLOW_*, DATABASE_URL, REDIS_URL)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCFLOW_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/docflow",
+        validation_alias=AliasChoices("DATABASE_URL", "DOCFLOW_DATABASE_URL"),
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "DOCFLOW_REDIS_URL"),
+    )
+    secret_key: str = "dev-insecure-change-me-dev-insecure-change-me"
+    # Older signing keys still accepted for tokens they signed (key rotation without logouts).
+    previous_secret_keys: list[str] = []
+    cookie_secure: bool = False
+    jwt_issuer: str = "docflow"
+    jwt_audience: str = "docflow-api"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 14
+
+    storage_backend: Literal["database", "filesystem"] = "database"
+    storage_path: Path = Path("var/files")
+    max_upload_bytes: int = 50 * 1024 * 1024
+    storage_chunk_bytes: int = 512 * 1024
+
+    # Reliability knobs: a running stage holds its lease this long and extends it while it works.
+    lease_seconds: int = 30
+    max_attempts: int = 3
+    reaper_interval_seconds: float = 5.0
+    uploaded_grace_seconds: int = 15
+    stage_soft_time_limit: int = 240
+    stage_time_limit: int = 300
+    # Must exceed the hard time limit so the broker never redelivers a task that is still running.
+    visibility_timeout: int = 3600
+
+    sse_keepalive_seconds: float = 15.0
+    sse_retry_ms: int = 3000
+    sse_client_queue: int = 256
+    # Every Redis key, channel and queue Docflow uses starts with this, so several deployments
+    # (or test runs) can share one Redis.
+    redis_namespace: str = "docflow"
+
+    ui_dir: Path | None = None
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def events_channel(self) -> str:
+        return f"{self.redis_namespace}:events"
+
+    @property
+    def workers_key_prefix(self) -> str:
+        return f"{self.redis_namespace}:workers:"
+
+    @property
+    def async_database_url(self) -> str:
+        return _with_driver(self.database_url, "postgresql+asyncpg")
+
+    @property
+    def sync_database_url(self) -> str:
+        return _with_driver(self.database_url, "postgresql+psycopg")
+
+
+def _with_driver(url: str, driver: str) -> str:
+    scheme, _, rest = url.partition("://")
+    if scheme in {"postgres", "postgresql"} or scheme.startswith("postgresql+"):
+        return f"{driver}://{rest}"
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

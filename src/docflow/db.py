@@ -1,0 +1,67 @@
+"""Engines and sessions: async for the API, synchronous for the worker and the reaper."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from docflow.config import get_settings
+
+OUTBOX_KEY = "docflow_outbox"
+
+
+@lru_cache
+def async_engine() -> AsyncEngine:
+    settings = get_settings()
+    return create_async_engine(
+        settings.async_database_url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=10,
+        connect_args={"timeout": 5, "command_timeout": 60},
+    )
+
+
+@lru_cache
+def async_session_factory() -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(async_engine(), expire_on_commit=False)
+
+
+@lru_cache
+def sync_engine() -> Engine:
+    return create_engine(
+        get_settings().sync_database_url,
+        pool_pre_ping=True,
+        pool_size=4,
+        max_overflow=4,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+@lru_cache
+def sync_session_factory() -> sessionmaker[Session]:
+    return sessionmaker(sync_engine(), expire_on_commit=False)
+
+
+def outbox(session: Session | AsyncSession) -> list[Any]:
+    """What to publish or enqueue once this session's transaction commits (invariants 2 and 3)."""
+    info = session.info if isinstance(session, Session) else session.sync_session.info
+    items: list[Any] = info.setdefault(OUTBOX_KEY, [])
+    return items
+
+
+def take_outbox(session: Session | AsyncSession) -> list[Any]:
+    items = list(outbox(session))
+    outbox(session).clear()
+    return items

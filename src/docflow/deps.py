@@ -1,0 +1,91 @@
+"""Request-scoped dependencies: the unit of work, settings, the signed-in user."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from docflow import jobs
+from docflow.auth.tokens import decode_access_token
+from docflow.config import Settings, get_settings
+from docflow.db import async_session_factory, take_outbox
+from docflow.errors import Forbidden, Unauthorized
+from docflow.events.publisher import payloads_of, publish_async
+from docflow.models import User
+from docflow.users.repository import UserRepository
+
+ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE = "docflow_access", "docflow_refresh", "docflow_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+async def flush_outbox(session: AsyncSession) -> None:
+    """After commit: publish the transaction's events, then send its tasks."""
+    items = take_outbox(session)
+    await publish_async(payloads_of(items))
+    for item in items:
+        if isinstance(item, jobs.Job):
+            await anyio.to_thread.run_sync(jobs.send, item)
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit after the handler, roll back on error."""
+    async with async_session_factory()() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            take_outbox(session)
+            raise
+        await flush_outbox(session)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def current_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
+    token, via_cookie = _token(request)
+    if token is None:
+        raise Unauthorized("Sign in to continue.")
+    if via_cookie and request.method not in SAFE_METHODS:
+        cookie, header = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+        if not cookie or not header or not secrets.compare_digest(cookie, header):
+            raise Forbidden("Missing or wrong CSRF token.", details={"reason": "csrf"})
+    claims = decode_access_token(settings, token)
+    try:
+        user_id = uuid.UUID(claims["sub"])
+    except ValueError as exc:
+        raise Unauthorized("The access token is not valid.") from exc
+    user = await UserRepository(session).get(user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("This account no longer exists or is disabled.")
+    return user
+
+
+def _token(request: Request) -> tuple[str | None, bool]:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip(), False
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def reviewer(user: CurrentUser) -> User:
+    if not user.sees_all:
+        raise Forbidden("Only reviewers and admins can do this.")
+    return user
+
+
+Reviewer = Annotated[User, Depends(reviewer)]

@@ -1,0 +1,165 @@
+"""One Redis subscription per process, fanned out in-process to every open stream.
+
+Subscribers get bounded queues. A subscriber that falls behind, or any subscriber while the
+Redis link was down, receives RESYNC and catches up from PostgreSQL instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+RESYNC: dict[str, Any] = {"type": "__resync__"}
+SHUTDOWN: dict[str, Any] = {"type": "__shutdown__"}
+
+
+@dataclass(eq=False)
+class Subscriber:
+    document_id: str | None
+    owner_id: str | None
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if event is SHUTDOWN:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # Too slow to keep up: drop what is queued and have it replay from the log.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
+
+
+class EventHub:
+    def __init__(self, redis_url: str, channel: str, queue_size: int = 256) -> None:
+        self.redis_url, self.channel, self.queue_size = redis_url, channel, queue_size
+        self.connected = asyncio.Event()
+        self.closing = asyncio.Event()
+        self._by_document: dict[str, set[Subscriber]] = {}
+        self._by_owner: dict[str, set[Subscriber]] = {}
+        self._everything: set[Subscriber] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return (
+            sum(len(s) for s in self._by_document.values())
+            + sum(len(s) for s in self._by_owner.values())
+            + len(self._everything)
+        )
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-hub")
+
+    def begin_shutdown(self) -> None:
+        """Tell every open stream to end now, with a retry hint (called from a signal handler)."""
+        self.closing.set()
+        for sub in self._all():
+            sub.offer(SHUTDOWN)
+
+    async def stop(self) -> None:
+        self.begin_shutdown()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, *, document_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None
+    ) -> AsyncIterator[Subscriber]:
+        sub = Subscriber(
+            str(document_id) if document_id else None,
+            str(owner_id) if owner_id else None,
+            asyncio.Queue(self.queue_size),
+        )
+        bucket = self._bucket(sub)
+        bucket.add(sub)
+        try:
+            yield sub
+        finally:
+            bucket.discard(sub)
+            self._prune()
+
+    def _bucket(self, sub: Subscriber) -> set[Subscriber]:
+        if sub.document_id:
+            return self._by_document.setdefault(sub.document_id, set())
+        if sub.owner_id:
+            return self._by_owner.setdefault(sub.owner_id, set())
+        return self._everything
+
+    def _prune(self) -> None:
+        for index in (self._by_document, self._by_owner):
+            for key in [k for k, v in index.items() if not v]:
+                del index[key]
+
+    def _all(self) -> list[Subscriber]:
+        subs = list(self._everything)
+        for index in (self._by_document, self._by_owner):
+            for group in index.values():
+                subs.extend(group)
+        return subs
+
+    def dispatch(self, event: dict[str, Any]) -> None:
+        for sub in self._by_document.get(event.get("document_id", ""), ()):
+            sub.offer(event)
+        for sub in self._by_owner.get(event.get("owner_id", ""), ()):
+            sub.offer(event)
+        for sub in self._everything:
+            sub.offer(event)
+
+    def _resync_all(self) -> None:
+        for sub in self._all():
+            sub.offer(RESYNC)
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while not self.closing.is_set():
+            client = aioredis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=2, health_check_interval=10
+            )
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                # Wait for the server's confirmation so "connected" means events will arrive.
+                while True:
+                    reply = await pubsub.get_message(timeout=2.0)
+                    if reply and reply.get("type") == "subscribe":
+                        break
+                self.connected.set()
+                self._resync_all()  # anything published while we were away is in the log
+                delay = 0.2
+                log.info("event hub subscribed to %s", self.channel)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        self.dispatch(json.loads(message["data"]))
+                    except (ValueError, TypeError):
+                        log.warning("dropping malformed event on %s", self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event hub lost Redis (%s); retrying in %.1fs", exc, delay)
+            finally:
+                was_connected = self.connected.is_set()
+                self.connected.clear()
+                if was_connected:
+                    self._resync_all()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

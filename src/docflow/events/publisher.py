@@ -1,0 +1,65 @@
+"""Publish events to Redis after commit. Redis is a hint: a lost publish is repaired by replay."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from docflow.config import get_settings
+from docflow.events.log import event_payload
+from docflow.models import DocumentEvent
+
+log = logging.getLogger(__name__)
+
+
+def _encode(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), default=str)
+
+
+@lru_cache
+def sync_client() -> redis.Redis:
+    return redis.Redis.from_url(
+        get_settings().redis_url, socket_connect_timeout=2, socket_timeout=2
+    )
+
+
+@lru_cache
+def async_client() -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        get_settings().redis_url, socket_connect_timeout=2, socket_timeout=2
+    )
+
+
+def publish_sync(payloads: list[dict[str, Any]]) -> None:
+    if not payloads:
+        return
+    channel = get_settings().events_channel
+    try:
+        pipe = sync_client().pipeline(transaction=False)
+        for payload in payloads:
+            pipe.publish(channel, _encode(payload))
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("event publish failed; streams will catch up from the log")
+
+
+async def publish_async(payloads: list[dict[str, Any]]) -> None:
+    if not payloads:
+        return
+    channel = get_settings().events_channel
+    try:
+        async with async_client().pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.publish(channel, _encode(payload))
+            await pipe.execute()
+    except (redis.RedisError, OSError):
+        log.warning("event publish failed; streams will catch up from the log")
+
+
+def payloads_of(items: list[Any]) -> list[dict[str, Any]]:
+    return [event_payload(item) for item in items if isinstance(item, DocumentEvent)]

@@ -1,0 +1,56 @@
+"""Send Celery tasks by name, only after the transaction that made them runnable commits.
+
+The API never imports the worker package: tasks are addressed by name. If the broker is
+unreachable the send is dropped and logged; the reaper finds the document and enqueues it later.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+
+from celery import Celery
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from docflow.config import get_settings
+from docflow.db import outbox
+from docflow.models import Stage
+
+log = logging.getLogger(__name__)
+QUEUE = "documents"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    task: str
+    document_id: uuid.UUID
+
+
+def stage_task(stage: Stage | str) -> str:
+    return f"documents.{Stage(stage).value}"
+
+
+def enqueue_stage(session: Session | AsyncSession, document_id: uuid.UUID, stage: Stage) -> None:
+    outbox(session).append(Job(stage_task(stage), document_id))
+
+
+@lru_cache
+def sender() -> Celery:
+    """A producer-only Celery app: same broker settings as the worker, no task imports."""
+    from docflow.celery_config import configure
+
+    app = Celery("docflow-sender")
+    configure(app, get_settings())
+    return app
+
+
+def send(job: Job) -> bool:
+    try:
+        sender().send_task(job.task, args=[str(job.document_id)], queue=QUEUE)
+    except Exception:  # the broker is a hint; the reaper covers a lost send
+        log.warning("could not enqueue %s for %s; the reaper will retry", job.task, job.document_id)
+        return False
+    return True

@@ -1,0 +1,57 @@
+"""The Celery app for workers and beat."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+import redis
+from celery import Celery
+from celery.signals import setup_logging, worker_ready, worker_shutdown
+
+from docflow import logging as docflow_logging
+from docflow.celery_config import configure
+from docflow.config import get_settings
+
+log = logging.getLogger(__name__)
+
+celery_app = Celery("docflow")
+configure(celery_app, get_settings())
+celery_app.conf.task_routes = {"documents.reap": {"queue": "maintenance"}}
+celery_app.conf.imports = ["docflow.worker.tasks"]
+
+_stop = threading.Event()
+
+
+@setup_logging.connect
+def _logging(**_: Any) -> None:
+    settings = get_settings()
+    docflow_logging.setup(settings.log_level, settings.log_json)
+
+
+def _presence(hostname: str) -> None:
+    """Readiness looks for these keys: a worker that stops renewing drops out in 15 s."""
+    client = redis.Redis.from_url(get_settings().redis_url, socket_timeout=3)
+    while not _stop.is_set():
+        try:
+            client.set(f"{get_settings().workers_key_prefix}{hostname}", "1", ex=15)
+        except redis.RedisError:
+            pass
+        _stop.wait(5)
+    try:
+        client.delete(f"{get_settings().workers_key_prefix}{hostname}")
+    except redis.RedisError:
+        pass
+
+
+@worker_ready.connect
+def _ready(sender: Any = None, **_: Any) -> None:
+    hostname = getattr(sender, "hostname", None) or socket.gethostname()
+    threading.Thread(target=_presence, args=(hostname,), daemon=True, name="presence").start()
+
+
+@worker_shutdown.connect
+def _shutdown(**_: Any) -> None:
+    _stop.set()

@@ -1,0 +1,65 @@
+"""Thin Celery tasks: ids in, the runner does the rest."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import Task
+from celery.signals import task_failure
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import OperationalError
+
+from docflow.models import Stage
+from docflow.pipeline.types import TransientError
+from docflow.worker.app import celery_app
+from docflow.worker.reaper import reap
+from docflow.worker.runner import fail, run_stage
+
+log = logging.getLogger(__name__)
+
+RETRY = {
+    "acks_late": True,
+    "autoretry_for": (TransientError, OperationalError, RedisConnectionError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+def _stage_task(stage: Stage) -> Task:  # type: ignore[type-arg]
+    @celery_app.task(name=f"documents.{stage.value}", bind=True, **RETRY)
+    def run(self: Task, document_id: str) -> None:  # type: ignore[type-arg]
+        run_stage(uuid.UUID(document_id), stage, self.request.id or "unknown")
+
+    return run  # type: ignore[no-any-return]
+
+
+validate = _stage_task(Stage.VALIDATE)
+extract = _stage_task(Stage.EXTRACT)
+analyze = _stage_task(Stage.ANALYZE)
+categorize = _stage_task(Stage.CATEGORIZE)
+
+
+@celery_app.task(name="documents.reap", acks_late=True)
+def reap_task() -> dict[str, int]:
+    report = reap()
+    return {"resumed": len(report.resumed), "failed": len(report.failed),
+            "requeued": len(report.requeued)}
+
+
+@task_failure.connect
+def record_final_failure(sender: Any = None, args: Any = None, exception: Any = None,
+                         **_: Any) -> None:
+    """Every final failure of a stage task ends in PostgreSQL, not only in a log."""
+    name = getattr(sender, "name", "") or ""
+    if not name.startswith("documents.") or name == "documents.reap" or not args:
+        return
+    try:
+        stage = Stage(name.split(".", 1)[1])
+        reason = f"Processing stopped after repeated errors ({type(exception).__name__})."
+        fail(uuid.UUID(str(args[0])), stage, None, reason)
+    except Exception:  # the database may be the thing that is down; the reaper covers it then
+        log.exception("could not record the failure of %s%s", name, args)
