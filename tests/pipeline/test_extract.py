@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  # non-Latin scripts and typographic dashes are the point here
 """extract_text(): every kind, every refusal, and text in any script."""
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def no_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_pdf_text_pages_and_progress() -> None:
     progress = Progress()
-    data = make_pdf(["First page about budgets.", "Second page about travel.", "Third."],
-                    title="Budget 2024", author="Ada Lovelace")
+    data = make_pdf(
+        ["First page about budgets.", "Second page about travel.", "Third."],
+        title="Budget 2024",
+        author="Ada Lovelace",
+    )
     result = extract_text(data, FileKind.PDF, progress)
     assert result.page_count == 3
     assert progress.calls == [(1, 3), (2, 3), (3, 3)]
@@ -102,7 +106,8 @@ def test_pdf_with_cyrillic_and_greek_text() -> None:
     assert "Καλημέρα κόσμε." in result.text
 
 
-def test_image_only_pdf_without_ocr_says_so(no_tesseract: None) -> None:
+@pytest.mark.usefixtures("no_tesseract")
+def test_image_only_pdf_without_ocr_says_so() -> None:
     with pytest.raises(StageError) as caught:
         extract(make_image_only_pdf(), FileKind.PDF)
     assert caught.value.message == NO_TEXT_LAYER_NO_OCR
@@ -111,7 +116,8 @@ def test_image_only_pdf_without_ocr_says_so(no_tesseract: None) -> None:
     )
 
 
-def test_mixed_pdf_without_ocr_keeps_the_text_it_has(no_tesseract: None) -> None:
+@pytest.mark.usefixtures("no_tesseract")
+def test_mixed_pdf_without_ocr_keeps_the_text_it_has() -> None:
     from pypdfium2 import PdfDocument
 
     combined = PdfDocument(make_pdf(["Typed cover page with a text layer."]))
@@ -195,8 +201,9 @@ def test_damaged_docx() -> None:
 
 
 def test_odt_paragraphs_and_title() -> None:
-    result = extract(make_odt(["Minutes of the meeting.", "Τα πρακτικά."], title="Minutes"),
-                     FileKind.ODT)
+    result = extract(
+        make_odt(["Minutes of the meeting.", "Τα πρακτικά."], title="Minutes"), FileKind.ODT
+    )
     assert result.text == "Minutes of the meeting.\nΤα πρακτικά."
     assert result.metadata["title"] == "Minutes"
 
@@ -223,8 +230,11 @@ def test_odt_entity_expansion_is_refused() -> None:
 
 
 def test_html_keeps_only_visible_text() -> None:
-    data = make_html(["Visible first paragraph.", "Visible second."], title="Page title",
-                     hidden_text="HIDDEN-MARKER")
+    data = make_html(
+        ["Visible first paragraph.", "Visible second."],
+        title="Page title",
+        hidden_text="HIDDEN-MARKER",
+    )
     result = extract(data, FileKind.HTML)
     assert result.text == "Visible first paragraph.\nVisible second."
     assert "HIDDEN-MARKER" not in result.text
@@ -247,13 +257,22 @@ def test_html_in_legacy_encoding() -> None:
 @pytest.mark.parametrize(
     ("text", "encoding"),
     [
-        ("Съешь же ещё этих мягких французских булок, да выпей же чаю. Это тестовый документ "
-         "о квартальном отчёте и бюджете компании.", "cp1251"),
+        (
+            "Съешь же ещё этих мягких французских булок, да выпей же чаю. Это тестовый документ "
+            "о квартальном отчёте и бюджете компании.",
+            "cp1251",
+        ),
         ("Съешь же ещё этих мягких французских булок, да выпей же чаю.", "koi8_r"),
-        ("مرحبا بالعالم. هذا مستند تجريبي يحتوي على نص عربي طويل بما فيه الكفاية للكشف عن "
-         "الترميز الصحيح.", "cp1256"),
-        ("日本語のテキストファイルです。このファイルはシフトJISで保存されています。"
-         "会議の議事録と予算の資料を含みます。", "shift_jis"),
+        (
+            "مرحبا بالعالم. هذا مستند تجريبي يحتوي على نص عربي طويل بما فيه الكفاية للكشف عن "
+            "الترميز الصحيح.",
+            "cp1256",
+        ),
+        (
+            "日本語のテキストファイルです。このファイルはシフトJISで保存されています。"
+            "会議の議事録と予算の資料を含みます。",
+            "shift_jis",
+        ),
         ("这是一个中文文本文件。它使用GB18030编码保存，包含会议记录和预算资料。", "gb18030"),
         ("Mixed: Привет, مرحبا, 你好, Καλημέρα.", "utf-16"),
         ("Café crème, naïve façade — déjà vu.", "utf-8-sig"),
@@ -279,7 +298,8 @@ def test_text_without_words_has_no_text() -> None:
 # --- Images ----------------------------------------------------------------------------------
 
 
-def test_image_without_ocr_says_so(no_tesseract: None) -> None:
+@pytest.mark.usefixtures("no_tesseract")
+def test_image_without_ocr_says_so() -> None:
     with pytest.raises(StageError) as caught:
         extract(make_png_text("Hello"), FileKind.IMAGE)
     assert caught.value.message == (

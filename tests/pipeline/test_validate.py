@@ -30,8 +30,12 @@ from tests.fixtures.files import (
     ("data", "filename", "kind", "content_type"),
     [
         (make_pdf(["Hello"]), "a.pdf", FileKind.PDF, "application/pdf"),
-        (make_docx(["Hello"]), "a.docx", FileKind.DOCX,
-         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        (
+            make_docx(["Hello"]),
+            "a.docx",
+            FileKind.DOCX,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
         (make_odt(["Hello"]), "a.odt", FileKind.ODT, "application/vnd.oasis.opendocument.text"),
         (make_html(["Hello"]), "a.html", FileKind.HTML, "text/html"),
         (make_png_text("Hello"), "a.png", FileKind.IMAGE, "image/png"),
@@ -94,7 +98,7 @@ def test_empty_file_is_refused(data: bytes) -> None:
     ],
 )
 def test_unknown_binary_is_refused_by_name(data: bytes, label: str) -> None:
-    with pytest.raises(StageError, match="^This file type is not supported: ") as caught:
+    with pytest.raises(StageError, match=r"^This file type is not supported: ") as caught:
         validate(data, "upload", None)
     assert label in caught.value.message
 
@@ -110,14 +114,26 @@ def test_plain_zip_is_not_a_document() -> None:
 @pytest.mark.parametrize(
     ("data", "filename", "message"),
     [
-        (make_png_text("x"), "report.pdf",
-         "The file's content (PNG image) does not match its name (.pdf)."),
-        (make_pdf(["x"]), "notes.txt",
-         "The file's content (PDF document) does not match its name (.txt)."),
-        (make_docx(["x"]), "photo.jpg",
-         "The file's content (Word document) does not match its name (.jpg)."),
-        (b"just text", "contract.docx",
-         "The file's content (plain text) does not match its name (.docx)."),
+        (
+            make_png_text("x"),
+            "report.pdf",
+            "The file's content (PNG image) does not match its name (.pdf).",
+        ),
+        (
+            make_pdf(["x"]),
+            "notes.txt",
+            "The file's content (PDF document) does not match its name (.txt).",
+        ),
+        (
+            make_docx(["x"]),
+            "photo.jpg",
+            "The file's content (Word document) does not match its name (.jpg).",
+        ),
+        (
+            b"just text",
+            "contract.docx",
+            "The file's content (plain text) does not match its name (.docx).",
+        ),
     ],
 )
 def test_content_contradicting_the_name_is_refused(
@@ -147,7 +163,7 @@ def test_zip_bomb_fixture_really_exceeds_the_ratio() -> None:
 
 
 def test_path_traversal_in_entry_names_is_refused() -> None:
-    with pytest.raises(StageError, match="unsafe archive.*outside the archive"):
+    with pytest.raises(StageError, match=r"unsafe archive.*outside the archive"):
         validate(make_unsafe_path_docx(), "a.docx", None)
 
 
@@ -157,7 +173,7 @@ def test_too_many_entries_is_refused() -> None:
         archive.writestr("word/document.xml", "<w:document/>")
         for index in range(MAX_ZIP_ENTRIES + 1):
             archive.writestr(f"word/media/{index}.xml", "")
-    with pytest.raises(StageError, match="unsafe archive: it has [\\d,]+ entries"):
+    with pytest.raises(StageError, match=r"unsafe archive: it has [\d,]+ entries"):
         validate(buffer.getvalue(), "a.docx", None)
 
 

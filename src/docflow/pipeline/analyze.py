@@ -6,6 +6,7 @@ import functools
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from docflow.pipeline.types import Analysis
@@ -28,7 +29,7 @@ MAX_FIELD_VALUES = 50
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _NOT_CJK_WORD = re.compile(f"[^{_CJK}]+")
-_WORD = re.compile(r"[^\W_]+(?:['’.,\-][^\W_]+)*")
+_WORD = re.compile(r"[^\W_]+(?:['\u2019.,\-][^\W_]+)*")
 _LETTER = re.compile(r"[^\W\d_]")
 # Languages whose YAKE tokenisation (by spaces) is meaningless.
 _UNSPACED_LANGUAGES = frozenset({"zh", "ja"})
@@ -85,8 +86,11 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st inc ltd co corp no nos vs etc e.g i.e al fig figs approx dept "
     "est jan feb mar apr jun jul aug sep sept oct nov dec u.s p pp vol ed eds cf ca".split()
 )
-_BOUNDARY = re.compile(r"([.!?…]+[\"'”’)\]]*)\s+|([。！？]+[」』”]*)\s*")
-_TERMINAL = re.compile(r"[.!?…:;。！？]$")
+# Full stops, with the ideographic and full-width ones (\u3002 \uff01 \uff1f) that need no space.
+_BOUNDARY = re.compile(
+    "([.!?\u2026]+[\"'\u201d\u2019)\\]]*)\\s+|([\u3002\uff01\uff1f]+[\u300d\u300f\u201d]*)\\s*"
+)
+_TERMINAL = re.compile("[.!?\u2026:;\u3002\uff01\uff1f]$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•▪◦]|\d+[.)]|[a-z][.)])\s")
 _TOKEN = re.compile(r"[^\W\d_]{2,}")
 
@@ -201,7 +205,7 @@ def summarize(text: str, sentences: int = SUMMARY_SENTENCES) -> str:
     return _join_summary([candidates[i] for i in sorted(chosen)])
 
 
-def _dot(small: dict[str, float], large: dict[str, float]) -> float:
+def _dot(small: Mapping[str, float], large: Mapping[str, float]) -> float:
     if len(small) > len(large):
         small, large = large, small
     return sum(value * large.get(token, 0.0) for token, value in small.items())
@@ -209,8 +213,9 @@ def _dot(small: dict[str, float], large: dict[str, float]) -> float:
 
 def _join_summary(sentences: list[str]) -> str:
     clipped = [
-        s if len(s) <= MAX_SUMMARY_SENTENCE_CHARS
-        else s[: MAX_SUMMARY_SENTENCE_CHARS].rsplit(" ", 1)[0] + "…"
+        s
+        if len(s) <= MAX_SUMMARY_SENTENCE_CHARS
+        else s[:MAX_SUMMARY_SENTENCE_CHARS].rsplit(" ", 1)[0] + "…"
         for s in sentences
     ]
     return " ".join(clipped)
@@ -223,8 +228,9 @@ def _join_summary(sentences: list[str]) -> str:
 def _yake_extractor(language: str) -> Any:
     import yake
 
-    return yake.KeywordExtractor(lan=language, n=3, top=KEYWORD_COUNT * 3, dedup_lim=0.8,
-                                 dedup_func="jaro")
+    return yake.KeywordExtractor(
+        lan=language, n=3, top=KEYWORD_COUNT * 3, dedup_lim=0.8, dedup_func="jaro"
+    )
 
 
 def extract_keywords(text: str, language: str | None) -> list[str]:
@@ -306,9 +312,21 @@ _NUMBER = r"\d{1,3}(?:[,.\u00a0\u202f ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2}
 _CURRENCY_CODES = r"USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|INR|RUB|SEK|NOK|DKK|PLN|CZK|BRL|MXN"
 _SCALE = r"(?:\s?(?:million|billion|thousand|mn|bn|[mk])\b)?"
 _AMOUNT_PATTERNS = re.compile(
-    r"(?:(?:US|A|C|NZ|HK)?\$|[€£¥₹₽₩])\s?(?:" + _NUMBER + r")(?![\d])" + _SCALE
-    + r"|\b(?:" + _CURRENCY_CODES + r")\s?(?:" + _NUMBER + r")(?![\d])" + _SCALE
-    + r"|(?<![\d.,])(?:" + _NUMBER + r")\s?(?:[€£¥₹₽]|(?:" + _CURRENCY_CODES + r")\b"
+    r"(?:(?:US|A|C|NZ|HK)?\$|[€£¥₹₽₩])\s?(?:"
+    + _NUMBER
+    + r")(?![\d])"
+    + _SCALE
+    + r"|\b(?:"
+    + _CURRENCY_CODES
+    + r")\s?(?:"
+    + _NUMBER
+    + r")(?![\d])"
+    + _SCALE
+    + r"|(?<![\d.,])(?:"
+    + _NUMBER
+    + r")\s?(?:[€£¥₹₽]|(?:"
+    + _CURRENCY_CODES
+    + r")\b"
     r"|(?:dollars|euros|pounds)\b)(?!\s?\d)"
 )
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")

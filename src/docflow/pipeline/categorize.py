@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import re
@@ -84,7 +85,7 @@ _RULES: dict[str, list[tuple[str, float]]] = {
         (r"\breferences\s+(?:are\s+)?available\b", 3),
         (r"linkedin\.com/in/", 2),
         (r"\b(?:b\.?sc|m\.?sc|b\.?a|bachelor|master'?s|ph\.?d|mba)\b", 1),
-        (r"\b(?:19|20)\d{2}\s*[–-]\s*(?:present|current|now|(?:19|20)\d{2})\b", 1.5),
+        (r"\b(?:19|20)\d{2}\s*[\u2013-]\s*(?:present|current|now|(?:19|20)\d{2})\b", 1.5),
         (r"\b(?:lebenslauf|curriculum|резюме)\b", 3),
     ],
     "letter": [
@@ -121,7 +122,7 @@ _RULES: dict[str, list[tuple[str, float]]] = {
         (r"\bdoi\s*[:.]?\s*10\.\d{4,}", 2.5),
         (r"\barxiv\b", 2),
         (r"\bin\s+this\s+paper\b|\bwe\s+propose\b", 2),
-        (r"\[\d+(?:\s*[,–-]\s*\d+)*\]", 1),
+        (r"\[\d+(?:\s*[,\u2013-]\s*\d+)*\]", 1),
         (r"\bproceedings\b|\bjournal\s+of\b|\bconference\s+on\b", 1),
         (r"\bhypothes[ie]s\b", 1),
         (r"\bexperiments?\b|\bdatasets?\b", 0.5),
@@ -319,4 +320,4 @@ def _analyze(text: str) -> list[str]:
     decomposed = unicodedata.normalize("NFKD", text.lower())
     plain = "".join(char for char in decomposed if not unicodedata.combining(char))
     words = _TOKEN.findall(plain)
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]

@@ -223,10 +223,10 @@ def _extract_docx(data: bytes) -> Extraction:
     lines.extend(_docx_blocks(document.iter_inner_content()))
     seen_parts.clear()
     for section in document.sections:
-        for part in (section.first_page_footer, section.even_page_footer, section.footer):
-            if not part.is_linked_to_previous and id(part.part) not in seen_parts:
-                seen_parts.add(id(part.part))
-                lines.extend(_docx_blocks(part.iter_inner_content()))
+        for footer in (section.first_page_footer, section.even_page_footer, section.footer):
+            if not footer.is_linked_to_previous and id(footer.part) not in seen_parts:
+                seen_parts.add(id(footer.part))
+                lines.extend(_docx_blocks(footer.iter_inner_content()))
     return Extraction(
         text="\n".join(lines), page_count=page_count, metadata=_docx_metadata(document)
     )
@@ -352,12 +352,56 @@ def _odt_metadata(meta: Any) -> tuple[dict[str, Any], int]:
 
 # --- HTML -----------------------------------------------------------------------------------
 
-_INVISIBLE_TAGS = ["script", "style", "template", "noscript", "iframe", "object", "embed",
-                   "svg", "canvas", "head", "meta", "link"]
-_BLOCK_TAGS = ["p", "div", "section", "article", "header", "footer", "main", "aside", "nav",
-               "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd", "tr",
-               "table", "thead", "tbody", "blockquote", "pre", "figure", "figcaption", "form",
-               "fieldset", "address", "hr", "caption"]
+_INVISIBLE_TAGS = [
+    "script",
+    "style",
+    "template",
+    "noscript",
+    "iframe",
+    "object",
+    "embed",
+    "svg",
+    "canvas",
+    "head",
+    "meta",
+    "link",
+]
+_BLOCK_TAGS = [
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "main",
+    "aside",
+    "nav",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "tr",
+    "table",
+    "thead",
+    "tbody",
+    "blockquote",
+    "pre",
+    "figure",
+    "figcaption",
+    "form",
+    "fieldset",
+    "address",
+    "hr",
+    "caption",
+]
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
 
@@ -384,8 +428,9 @@ def _extract_html(data: bytes) -> Extraction:
         block.insert_before("\n")
         block.insert_after("\n")
     lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in soup.get_text().split("\n"))
-    return Extraction(text="\n".join(line for line in lines if line), page_count=1,
-                      metadata=metadata)
+    return Extraction(
+        text="\n".join(line for line in lines if line), page_count=1, metadata=metadata
+    )
 
 
 def _is_hidden(tag: Tag) -> bool:
@@ -421,11 +466,12 @@ def _extract_image(data: bytes) -> Extraction:
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise StageError("This image is damaged and cannot be read.") from exc
     if width * height > MAX_IMAGE_PIXELS:
-        raise StageError(f"This image is too large to read ({width:,} × {height:,} pixels).")
+        raise StageError(f"This image is too large to read ({width:,} x {height:,} pixels).")
     text = ocr.ocr_image(data)
     return Extraction(
-        text=text, page_count=max(frames, 1), metadata={"ocr": True, "width": width,
-                                                         "height": height}
+        text=text,
+        page_count=max(frames, 1),
+        metadata={"ocr": True, "width": width, "height": height},
     )
 
 

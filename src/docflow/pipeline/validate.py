@@ -92,12 +92,16 @@ _EXTENSION_KINDS: dict[str, frozenset[FileKind]] = {
     ".tsv": _TEXT_FAMILY,
 }
 
-_HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b",
-                         re.IGNORECASE | re.DOTALL)
-_HTML_TAGS = re.compile(rb"<(?:head|body|title|meta|div|p|table|script|style)\b[^>]*>",
-                        re.IGNORECASE)
-_MARKDOWN_HINTS = re.compile(r"^(?:#{1,6} \S|```|[-*] \S.*\n[-*] \S|\d+\. \S)|\[[^\]]+\]\([^)]+\)",
-                             re.MULTILINE)
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_HTML_TAGS = re.compile(
+    rb"<(?:head|body|title|meta|div|p|table|script|style)\b[^>]*>", re.IGNORECASE
+)
+_MARKDOWN_HINTS = re.compile(
+    r"^(?:#{1,6} \S|```|[-*] \S.*\n[-*] \S|\d+\. \S)|\[[^\]]+\]\([^)]+\)", re.MULTILINE
+)
 
 
 def validate(data: bytes, filename: str, declared_type: str | None) -> Validation:
