@@ -25,6 +25,7 @@ class Frame:
 async def login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
     response = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
+    client.cookies.clear()  # API-client mode: the bearer token alone authenticates
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 

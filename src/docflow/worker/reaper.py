@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import redis
 
@@ -17,7 +18,6 @@ from docflow.config import get_settings
 from docflow.documents import stage_repository as repo
 from docflow.documents.lifecycle import STAGE_VERBS
 from docflow.events.log import record
-from docflow.events.publisher import sync_client
 from docflow.models import Stage
 from docflow.worker.runner import _fail_locked
 from docflow.worker.uow import unit_of_work
@@ -33,10 +33,17 @@ class ReapReport:
     requeued: list[str] = field(default_factory=list)
 
 
+@lru_cache
+def _broker() -> redis.Redis:
+    settings = get_settings()
+    return redis.Redis.from_url(settings.broker_url or settings.redis_url,
+                                socket_connect_timeout=2, socket_timeout=2)
+
+
 def broker_queue_empty() -> bool | None:
     """None when the broker cannot be asked (then sending would fail anyway)."""
     try:
-        client = sync_client()
+        client = _broker()
         base = f"{get_settings().redis_namespace}:{jobs.QUEUE}"
         keys = [base, *(f"{base}\x06\x16{p}" for p in (3, 6, 9))]
         return sum(int(client.llen(k)) for k in keys) == 0

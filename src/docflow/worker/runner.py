@@ -121,7 +121,8 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str) -> None:
             log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
             return
         doc.progress = overall_progress(stage)
-        doc.message = f"{verb}…"
+        doc.message = (f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of "
+                       f"{settings.max_attempts})" if doc.attempts > 1 else f"{verb}…")
         doc.timings = {**(doc.timings or {}), stage.value: {"started_at": _iso()}}
         data: dict[str, Any] = {"attempt": doc.attempts, "max_attempts": settings.max_attempts}
         record(session, doc, "stage.started", actor=actor(), data=data)
@@ -146,6 +147,11 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str) -> None:
         except TransientError:
             _release(document_id, stage, owner)
             raise
+        except MemoryError:
+            fail(document_id, stage, owner,
+                 f"{verb} needed more than the {settings.stage_memory_limit_mb} MB memory limit; "
+                 "the file is too complex to process.")
+            return
         except Exception as exc:  # a bug or a hostile file: fail this document, keep the worker
             log.exception("%s of %s crashed", stage.value, document_id)
             fail(document_id, stage, owner,

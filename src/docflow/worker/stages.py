@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from docflow.categories import learning
+from docflow.categories import training_repository as categories
 from docflow.documents import stage_repository as repo
 from docflow.models import Document, Stage
 from docflow.pipeline.analyze import analyze
-from docflow.pipeline.categorize import categorize
+from docflow.pipeline.categorize import Classifier, categorize
 from docflow.pipeline.extract import extract_text
 from docflow.pipeline.types import (
     Analysis,
@@ -76,7 +78,16 @@ def _apply_analyze(session: Session, doc: Document, result: Analysis) -> dict[st
     return {"language": result.language, "word_count": result.word_count}
 
 
-def _load_categorize(session: Session, doc: Document) -> tuple[str, str, Analysis]:
+@dataclass(frozen=True, slots=True)
+class CategorizeInput:
+    text: str
+    filename: str
+    analysis: Analysis
+    classifier: Classifier | None  # the newest trained model, when it has learnt enough
+    taxonomy: dict[str, str | None]
+
+
+def _load_categorize(session: Session, doc: Document) -> CategorizeInput:
     analysis = Analysis(
         language=doc.language,
         word_count=doc.word_count or 0,
@@ -85,7 +96,13 @@ def _load_categorize(session: Session, doc: Document) -> tuple[str, str, Analysi
         keywords=list(doc.keywords or []),
         fields=dict(doc.fields or {}),
     )
-    return _text(session, doc), doc.filename, analysis
+    return CategorizeInput(_text(session, doc), doc.filename, analysis,
+                           learning.current_classifier(session), categories.taxonomy(session))
+
+
+def _categorize(args: CategorizeInput, _progress: ProgressCallback) -> Categorization:
+    return categorize(args.text, args.filename, args.analysis, classifier=args.classifier,
+                      taxonomy=args.taxonomy or None)
 
 
 def _apply_categorize(session: Session, doc: Document, result: Categorization) -> dict[str, Any]:
@@ -101,7 +118,5 @@ SPECS: dict[Stage, StageSpec] = {
         _load_extract, lambda args, progress: extract_text(*args, progress), _apply_extract
     ),
     Stage.ANALYZE: StageSpec(_text, lambda text, _progress: analyze(text), _apply_analyze),
-    Stage.CATEGORIZE: StageSpec(
-        _load_categorize, lambda args, _progress: categorize(*args), _apply_categorize
-    ),
+    Stage.CATEGORIZE: StageSpec(_load_categorize, _categorize, _apply_categorize),
 }

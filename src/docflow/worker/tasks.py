@@ -6,16 +6,20 @@ import logging
 import uuid
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded
 from celery import Task
 from celery.signals import task_failure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 
+from docflow.categories.learning import train_if_due
+from docflow.config import get_settings
 from docflow.models import Stage
 from docflow.pipeline.types import TransientError
 from docflow.worker.app import celery_app
 from docflow.worker.reaper import reap
 from docflow.worker.runner import fail, run_stage
+from docflow.worker.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,19 @@ def reap_task() -> dict[str, int]:
             "requeued": len(report.requeued)}
 
 
+@celery_app.task(name="categories.train", acks_late=True, autoretry_for=(OperationalError,),
+                 retry_backoff=5, retry_jitter=True, max_retries=3)
+def train_categories(document_id: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Retrain the category classifier from approved documents, when due (maintenance queue).
+
+    `document_id` names the approval that prompted it, for the log only.
+    """
+    with unit_of_work() as session:
+        result = train_if_due(session, force=force)
+    log.info("categories.train (after %s): %s", document_id or "request", result.reason)
+    return {"trained": result.trained, "reason": result.reason, "version": result.version}
+
+
 @task_failure.connect
 def record_final_failure(sender: Any = None, args: Any = None, exception: Any = None,
                          **_: Any) -> None:
@@ -59,7 +76,11 @@ def record_final_failure(sender: Any = None, args: Any = None, exception: Any = 
         return
     try:
         stage = Stage(name.split(".", 1)[1])
-        reason = f"Processing stopped after repeated errors ({type(exception).__name__})."
+        if isinstance(exception, TimeLimitExceeded):
+            limit = get_settings().stage_time_limit
+            reason = f"This stage ran past its {limit} s limit and was stopped."
+        else:
+            reason = f"Processing stopped after repeated errors ({type(exception).__name__})."
         fail(uuid.UUID(str(args[0])), stage, None, reason)
     except Exception:  # the database may be the thing that is down; the reaper covers it then
         log.exception("could not record the failure of %s%s", name, args)
