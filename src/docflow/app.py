@@ -150,6 +150,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def dbapi_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return await unavailable(request, exc)
+        # Text PostgreSQL cannot store (NUL, invalid encoding) is the client's input, not a crash.
+        if getattr(exc.orig, "sqlstate", None) in {"22021", "22P05"}:
+            return envelope(422, "validation_error",
+                            "The request contains characters that cannot be stored.")
         request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
         log.error("database error (request %s)", request_id, exc_info=exc)
         return crash_response(request_id)

@@ -11,13 +11,14 @@ import anyio
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from docflow import jobs
-from docflow.auth.tokens import decode_access_token
+from docflow import jobs, ratelimit
+from docflow.auth import api_tokens
+from docflow.auth.tokens import decode_access_token, is_api_token
 from docflow.config import Settings, get_settings
 from docflow.db import async_session_factory, take_outbox
 from docflow.errors import Forbidden, Unauthorized
 from docflow.events.publisher import payloads_of, publish_async
-from docflow.models import User
+from docflow.models import Role, User
 from docflow.users.repository import UserRepository
 
 ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE = "docflow_access", "docflow_refresh", "docflow_csrf"
@@ -59,14 +60,23 @@ async def current_user(request: Request, session: SessionDep, settings: Settings
         cookie, header = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
         if not cookie or not header or not secrets.compare_digest(cookie, header):
             raise Forbidden("Missing or wrong CSRF token.", details={"reason": "csrf"})
-    claims = decode_access_token(settings, token)
-    try:
-        user_id = uuid.UUID(claims["sub"])
-    except ValueError as exc:
-        raise Unauthorized("The access token is not valid.") from exc
-    user = await UserRepository(session).get(user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("This account no longer exists or is disabled.")
+    if is_api_token(token):
+        if via_cookie:  # API tokens are for scripts, never a browser cookie
+            raise Unauthorized("The access token is not valid.")
+        user = await api_tokens.authenticate(session, token)
+        request.state.auth_method = "api_token"
+    else:
+        claims = decode_access_token(settings, token)
+        try:
+            user_id = uuid.UUID(claims["sub"])
+        except ValueError as exc:
+            raise Unauthorized("The access token is not valid.") from exc
+        found = await UserRepository(session).get(user_id)
+        if found is None or not found.is_active:
+            raise Unauthorized("This account no longer exists or is disabled.")
+        user = found
+        request.state.auth_method = "cookie" if via_cookie else "jwt"
+    await ratelimit.check_user(settings, request.method, request.url.path, str(user.id))
     return user
 
 
@@ -89,3 +99,12 @@ async def reviewer(user: CurrentUser) -> User:
 
 
 Reviewer = Annotated[User, Depends(reviewer)]
+
+
+async def admin(user: CurrentUser) -> User:
+    if user.role != Role.ADMIN.value:
+        raise Forbidden("Only admins can do this.")
+    return user
+
+
+Admin = Annotated[User, Depends(admin)]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from celery import Celery
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,9 @@ QUEUE = "documents"
 @dataclass(frozen=True, slots=True)
 class Job:
     task: str
-    document_id: uuid.UUID
+    document_id: uuid.UUID | None
+    queue: str = QUEUE
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def stage_task(stage: Stage | str) -> str:
@@ -35,6 +38,18 @@ def stage_task(stage: Stage | str) -> str:
 
 def enqueue_stage(session: Session | AsyncSession, document_id: uuid.UUID, stage: Stage) -> None:
     outbox(session).append(Job(stage_task(stage), document_id))
+
+
+def enqueue(
+    session: Session | AsyncSession,
+    task: str,
+    document_id: uuid.UUID | None = None,
+    *,
+    queue: str = QUEUE,
+    kwargs: dict[str, Any] | None = None,
+) -> None:
+    """Any task by name, on any queue, sent after the session's transaction commits."""
+    outbox(session).append(Job(task, document_id, queue, dict(kwargs or {})))
 
 
 @lru_cache
@@ -49,7 +64,8 @@ def sender() -> Celery:
 
 def send(job: Job) -> bool:
     try:
-        sender().send_task(job.task, args=[str(job.document_id)], queue=QUEUE)
+        args = [str(job.document_id)] if job.document_id is not None else []
+        sender().send_task(job.task, args=args, kwargs=job.kwargs, queue=job.queue)
     except Exception:  # the broker is a hint; the reaper covers a lost send
         log.warning("could not enqueue %s for %s; the reaper will retry", job.task, job.document_id)
         return False

@@ -9,11 +9,17 @@ from contextvars import ContextVar
 import structlog
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Set by the API for /documents/{id} routes and by the worker around each task, so one grep for a
+# document id or a task id finds every line about it, on either side of the queue.
+document_id_var: ContextVar[str | None] = ContextVar("document_id", default=None)
+task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
 
 
 class _RequestId(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get() or "-"
+        record.document_id = document_id_var.get() or "-"
+        record.task_id = task_id_var.get() or "-"
         return True
 
 

@@ -221,3 +221,51 @@ class DocumentEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     actor: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Category(Base):
+    """The taxonomy reviewers choose from; an admin adds and renames entries."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # The built-in rule set that speaks for this category ("resume" for a renamed "cv");
+    # None for a category an admin added, which only the learned classifier can predict.
+    rule_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), onupdate=_now()
+    )
+
+
+class ClassifierModel(Base):
+    """One trained category classifier; the categorize stage uses the newest version."""
+
+    __tablename__ = "classifier_models"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    sample_count: Mapped[int] = mapped_column(Integer)
+    classes: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # Training figures shown to admins: per-class counts, corrections used, duration.
+    info: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class ApiToken(Base):
+    """A personal token for scripts: shown once, stored as a hash, listable and revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The first characters of the token, so a person can tell their tokens apart in a list.
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

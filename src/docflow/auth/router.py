@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from fastapi import APIRouter, Request, Response
 
+from docflow.auth import api_tokens
 from docflow.auth import service as auth
-from docflow.auth.schemas import LoginRequest, RefreshRequest, TokenResponse, UserRead
+from docflow.auth.schemas import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenRead,
+    LoginRequest,
+    RefreshRequest,
+    TokenResponse,
+    UserRead,
+)
 from docflow.config import Settings
 from docflow.deps import (
     ACCESS_COOKIE,
@@ -17,7 +27,8 @@ from docflow.deps import (
     SessionDep,
     SettingsDep,
 )
-from docflow.models import User
+from docflow.errors import Forbidden
+from docflow.models import ApiToken, User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -88,3 +99,31 @@ async def logout(
 async def me(user: CurrentUser) -> User:
     """The signed-in user."""
     return user
+
+
+@router.post("/tokens", status_code=201, response_model=ApiTokenCreated)
+async def create_api_token(
+    body: ApiTokenCreate, request: Request, session: SessionDep, settings: SettingsDep,
+    user: CurrentUser,
+) -> ApiTokenCreated:
+    """Create a personal API token for scripts (`Authorization: Bearer df_…`); shown only once."""
+    if getattr(request.state, "auth_method", None) == "api_token":
+        # A leaked token must not be able to mint itself successors.
+        raise Forbidden("Sign in with your password to create API tokens.")
+    row, token = await api_tokens.create(session, settings, user, body.name, body.expires_in_days)
+    return ApiTokenCreated(**ApiTokenRead.model_validate(row).model_dump(), token=token)
+
+
+@router.get("/tokens", response_model=list[ApiTokenRead])
+async def list_api_tokens(session: SessionDep, user: CurrentUser) -> list[ApiToken]:
+    """Your API tokens (never the tokens themselves), oldest first."""
+    return await api_tokens.list_for(session, user)
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+async def revoke_api_token(
+    token_id: uuid.UUID, session: SessionDep, user: CurrentUser
+) -> Response:
+    """Revoke one of your API tokens; it stops working at once."""
+    await api_tokens.revoke(session, user, token_id)
+    return Response(status_code=204)

@@ -1,14 +1,27 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
-    """Request bodies reject unknown fields (no mass assignment)."""
+    """Request bodies reject unknown fields (no mass assignment) and unstorable text."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        return storable_text(value) if isinstance(value, str) else value
+
+
+def storable_text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL, and lone surrogates are not UTF-8: refuse them (422)."""
+    if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("contains characters that cannot be stored (NUL or lone surrogates)")
+    return value
 
 
 class LoginRequest(Strict):
@@ -36,3 +49,25 @@ class TokenResponse(BaseModel):
     refresh_token: str
     csrf_token: str
     user: UserRead
+
+
+class ApiTokenCreate(Strict):
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    # None: the token lives until it is revoked.
+    expires_in_days: int | None = Field(default=90, ge=1, le=3650)
+
+
+class ApiTokenRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiTokenCreated(ApiTokenRead):
+    token: str = Field(description="The token itself. It is shown only this once.")

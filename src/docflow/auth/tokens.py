@@ -15,6 +15,9 @@ from docflow.errors import Unauthorized
 
 ALGORITHM = "HS256"
 REQUIRED = ["exp", "iat", "nbf", "iss", "aud", "sub", "typ"]
+# Personal API tokens start with this, so they are told apart from JWTs (which start "eyJ")
+# without a database lookup, and secret scanners can recognise a leaked one.
+API_TOKEN_PREFIX = "df_"
 
 
 def key_id(secret: str) -> str:
@@ -70,6 +73,16 @@ def new_refresh_token() -> tuple[str, str]:
     """Returns (token for the client, hash to store)."""
     token = secrets.token_urlsafe(32)
     return token, hash_token(token)
+
+
+def new_api_token() -> tuple[str, str]:
+    """Returns (token shown once to its owner, hash to store)."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def is_api_token(token: str) -> bool:
+    return token.startswith(API_TOKEN_PREFIX)
 
 
 def hash_token(token: str) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from docflow.deps import CurrentUser, SessionDep, SettingsDep
 from docflow.documents import service as documents
 from docflow.documents.params import FilterDep
 from docflow.documents.schemas import DocumentPage, DocumentRead, DocumentText, EventRead
+from docflow.documents.upload_stream import FORM_OVERHEAD_BYTES, UPLOAD_BODY, receive_file
 from docflow.errors import AppError, PayloadTooLarge
 from docflow.events import sse
 from docflow.models import Document, DocumentEvent
@@ -26,21 +27,26 @@ async def readable_document(document_id: uuid.UUID, session: SessionDep, user: C
 ReadableDocument = Annotated[Document, Depends(readable_document)]
 
 
-@router.post("", status_code=201, response_model=DocumentRead)
+@router.post("", status_code=201, response_model=DocumentRead, openapi_extra=UPLOAD_BODY)
 async def upload_document(
     request: Request,
     response: Response,
-    file: UploadFile,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Document:
-    """Upload a document (multipart field `file`) and start its pipeline."""
+    """Upload a document (multipart field `file`) and start its pipeline.
+
+    The size limit holds while the body streams in (413); the type is decided from the content
+    against an allowlist (415 when the content contradicts the file's name).
+    """
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
+    limit = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
+    if length and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge("The file is larger than the upload limit.",
                               details={"limit_bytes": settings.max_upload_bytes})
+    file = await receive_file(request, "file", settings.max_upload_bytes)
     doc, created = await documents.upload(session, settings, user, file, idempotency_key)
     if not created:
         response.status_code = 200

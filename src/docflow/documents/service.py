@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
-from fastapi import UploadFile
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from docflow import jobs
@@ -17,10 +19,17 @@ from docflow.config import Settings
 from docflow.db import async_session_factory
 from docflow.documents.repository import DocumentFilter, DocumentRepository
 from docflow.documents.schemas import DocumentRead
-from docflow.errors import AppError, Conflict, NotFound, PayloadTooLarge
+from docflow.documents.upload_stream import IncomingFile
+from docflow.errors import AppError, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
 from docflow.events.log import event_payload, record
 from docflow.models import Document, DocumentEvent, Stage, Status, User
-from docflow.storage import get_storage
+from docflow.pipeline.types import FileKind, StageError
+from docflow.pipeline.validate import _EXTENSION_KINDS as EXTENSION_KINDS
+from docflow.pipeline.validate import validate
+from docflow.storage import FilesystemStorage, Storage, get_storage
+
+# How much of an upload is read before deciding its type (magic numbers, text encodings).
+SNIFF_BYTES = 64 * 1024
 
 
 def sanitize_filename(name: str | None) -> str:
@@ -35,10 +44,15 @@ async def upload(
     session: AsyncSession,
     settings: Settings,
     user: User,
-    file: UploadFile,
+    file: IncomingFile,
     idempotency_key: str | None,
 ) -> tuple[Document, bool]:
-    """Store the file and its row in one transaction; the pipeline starts after commit."""
+    """Store the file and its row in one transaction; the pipeline starts after commit.
+
+    The bytes go to storage as they arrive. The first ones decide the file's type (against the
+    allowlist, 415 when they contradict the name); past the size limit the upload stops (413)
+    and the transaction, with every chunk written so far, is rolled back.
+    """
     repo = DocumentRepository(session)
     if idempotency_key:
         if len(idempotency_key) > 255:
@@ -47,6 +61,18 @@ async def upload(
         if existing is not None:
             return existing, False
     filename = sanitize_filename(file.filename)
+    chunks = aiter(file.chunks())
+    head = bytearray()
+    exhausted = False
+    while len(head) < SNIFF_BYTES:
+        chunk = await anext(chunks, None)
+        if chunk is None:
+            exhausted = True
+            break
+        head += chunk
+        _check_size(settings, len(head))
+    sniff_upload(bytes(head), complete=exhausted, filename=filename,
+                 declared_type=file.content_type)
     doc = await repo.add(
         Document(
             id=uuid.uuid4(),
@@ -68,25 +94,76 @@ async def upload(
         )
     )
     storage = get_storage(settings)
-    digest, size, seq = hashlib.sha256(), 0, 0
-    while chunk := await file.read(settings.storage_chunk_bytes):
-        size += len(chunk)
-        if size > settings.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"The file is larger than the {settings.max_upload_bytes // (1024 * 1024)} MiB limit.",
-                details={"limit_bytes": settings.max_upload_bytes},
-            )
-        digest.update(chunk)
-        await storage.write(session, doc.id, seq, chunk)
-        seq += 1
-    if seq == 0:
-        await storage.write(session, doc.id, 0, b"")
-    await storage.finish(session, doc.id)
+    digest, size, seq = hashlib.sha256(), len(head), 0
+    digest.update(head)
+    pending = head
+    try:
+        while not exhausted:
+            chunk = await anext(chunks, None)
+            if chunk is None:
+                break
+            size += len(chunk)
+            _check_size(settings, size)
+            digest.update(chunk)
+            pending += chunk
+            if len(pending) >= settings.storage_chunk_bytes:
+                await storage.write(session, doc.id, seq, bytes(pending))
+                pending, seq = bytearray(), seq + 1
+        if pending or seq == 0:
+            await storage.write(session, doc.id, seq, bytes(pending))
+        await storage.finish(session, doc.id)
+    except BaseException:
+        await _discard(storage, doc.id)
+        raise
     doc.size_bytes, doc.sha256 = size, digest.hexdigest()
     record(session, doc, "document.uploaded", actor=user.email, message=f"Uploaded {filename}",
            data={"size_bytes": size, "sha256": doc.sha256})
     jobs.enqueue_stage(session, doc.id, Stage.VALIDATE)
     return doc, True
+
+
+def _check_size(settings: Settings, size: int) -> None:
+    if size > settings.max_upload_bytes:
+        limit = settings.max_upload_bytes
+        shown = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
+        raise PayloadTooLarge(f"The file is larger than the {shown} limit.",
+                              details={"limit_bytes": limit})
+
+
+def sniff_upload(head: bytes, *, complete: bool, filename: str, declared_type: str | None) -> None:
+    """Refuse (415) a file whose first bytes are not an allowed type or contradict its name.
+
+    The validate stage looks at the whole file again (ZIP safety, PDF trailer, encodings); this
+    is the early answer a person gets while still on the upload screen.
+    """
+    if not head.strip():
+        return  # empty: the validate stage fails it with a reason a person can read
+    extension = PurePosixPath(filename).suffix.lower()
+    zip_kinds = {FileKind.DOCX, FileKind.ODT}
+    if head.startswith(b"PK\x03\x04"):
+        expected = EXTENSION_KINDS.get(extension)
+        if expected is not None and not expected & zip_kinds:
+            raise UnsupportedMediaType(
+                f"The file's content (an archive or Office document) does not match its name "
+                f"({extension}).", details={"filename": filename})
+        return  # entries, sizes and ratios are checked by the validate stage before parsing
+    if not complete and 0 < head.find(b"%PDF-", 0, 1024):
+        # Junk before the PDF header: validate wants the trailer, which is not here yet.
+        if EXTENSION_KINDS.get(extension, {FileKind.PDF}) & {FileKind.PDF}:
+            return
+    try:
+        validate(head, filename, declared_type)
+    except StageError as exc:
+        raise UnsupportedMediaType(exc.message, details={"filename": filename}) from exc
+
+
+async def _discard(storage: Storage, document_id: uuid.UUID) -> None:
+    """A refused upload leaves nothing behind (database chunks go with the rollback)."""
+    if isinstance(storage, FilesystemStorage):
+        path = storage.path(document_id)
+        for leftover in (path.with_suffix(".part"), path):
+            with contextlib.suppress(OSError):
+                await anyio.Path(leftover).unlink()
 
 
 async def get_visible(

@@ -6,9 +6,10 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from docflow.pipeline.keyphrases import keyphrases
 from docflow.pipeline.types import Analysis
 
 WORDS_PER_MINUTE = 230
@@ -31,7 +32,7 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _NOT_CJK_WORD = re.compile(f"[^{_CJK}]+")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019.,\-][^\W_]+)*")
 _LETTER = re.compile(r"[^\W\d_]")
-# Languages whose YAKE tokenisation (by spaces) is meaningless.
+# Languages whose tokenisation by spaces is meaningless for key phrases.
 _UNSPACED_LANGUAGES = frozenset({"zh", "ja"})
 
 
@@ -58,18 +59,24 @@ def detect_language(text: str) -> str | None:
     sample = text[:LANGUAGE_SAMPLE_CHARS]
     if len(_LETTER.findall(sample)) < MIN_LANGUAGE_LETTERS:
         return None
-    from langdetect import DetectorFactory, detect_langs
-    from langdetect.lang_detect_exception import LangDetectException
+    # A naive Bayes over byte n-grams (langid.py): deterministic, and about 1 ms a call.
+    language, probability = _language_identifier().classify(sample)
+    if probability < MIN_LANGUAGE_PROBABILITY:
+        return None
+    return str(language).split("-")[0]
 
-    # Fixed seed: the same text must always give the same language.
-    DetectorFactory.seed = 0
-    try:
-        candidates = detect_langs(sample)
-    except LangDetectException:
-        return None
-    if not candidates or candidates[0].prob < MIN_LANGUAGE_PROBABILITY:
-        return None
-    return str(candidates[0].lang).split("-")[0]
+
+@functools.lru_cache(maxsize=1)
+def _language_identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def warm_up() -> None:
+    """Load the language model and stop-word lists now, so the first document is not slow."""
+    _language_identifier()
+    analyze("Warm-up: the quick brown fox jumps over the lazy dog. Total due: 12 EUR.")
 
 
 def _count_words(text: str) -> tuple[int, int]:
@@ -224,17 +231,17 @@ def _join_summary(sentences: list[str]) -> str:
 # --- Keywords -------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _yake_extractor(language: str) -> Any:
-    import yake
-
-    return yake.KeywordExtractor(
-        lan=language, n=3, top=KEYWORD_COUNT * 3, dedup_lim=0.8, dedup_func="jaro"
-    )
+# (sentences, language, how many) -> (phrase, score) pairs, best first.
+PhraseScorer = Callable[[list[str], str, int], list[tuple[str, float]]]
 
 
-def extract_keywords(text: str, language: str | None) -> list[str]:
-    """Up to KEYWORD_COUNT key phrases, best first, without near-duplicates."""
+def extract_keywords(
+    text: str, language: str | None, scorer: PhraseScorer = keyphrases
+) -> list[str]:
+    """Up to KEYWORD_COUNT key phrases, best first, without near-duplicates.
+
+    `scorer` exists so `bench/analyze_bench.py` can run the `yake` package in the same harness.
+    """
     if language in _UNSPACED_LANGUAGES:
         return _cjk_keywords(text)
     words = _WORD.finditer(text)
@@ -243,11 +250,9 @@ def extract_keywords(text: str, language: str | None) -> list[str]:
         if index == KEYWORD_MAX_WORDS:
             limit = match.start()
             break
-    # YAKE only splits sentences at punctuation; end every line-level unit with a full stop
-    # so that phrases never span a heading and the line after it.
+    # Line-level units bound phrases, so none spans a heading and the line after it.
     sentences = split_sentences(text[:limit])
-    prepared = " ".join(s if _TERMINAL.search(s) else f"{s}." for s in sentences)
-    candidates = _yake_extractor(language or "en").extract_keywords(prepared)
+    candidates = scorer(sentences, language or "en", KEYWORD_COUNT * 3)
     keywords: list[str] = []
     chosen_words: list[set[str]] = []
     seen: set[str] = set()

@@ -8,6 +8,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +154,11 @@ _FILENAME_HINTS: dict[str, str] = {
     "form": r"\bform\b|application",
 }
 FILENAME_HINT_WEIGHT = 2.0
+# How far a qualifying model outweighs the rules (the rest of the say stays with the rules).
+MODEL_WEIGHT = 0.8
+# A model trained on less than this would be guessing; the stage keeps to the rules until then.
+MIN_MODEL_SAMPLES = 10
+MIN_MODEL_CLASSES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +196,8 @@ def category_scores(text: str, filename: str, analysis: Analysis) -> dict[str, f
     return scores
 
 
-def categorize(text: str, filename: str, analysis: Analysis) -> Categorization:
-    """The best-supported category, with a confidence that reflects strength and margin."""
+def rule_categorize(text: str, filename: str, analysis: Analysis) -> Categorization:
+    """The best-supported built-in category, with a confidence from strength and margin."""
     scores = category_scores(text, filename, analysis)
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (best, top), (_, runner_up) = ranked[0], ranked[1]
@@ -201,6 +207,71 @@ def categorize(text: str, filename: str, analysis: Analysis) -> Categorization:
     margin = (top - runner_up) / top
     confidence = strength * (0.4 + 0.6 * margin)
     return Categorization(category=best, confidence=round(min(max(confidence, 0.05), 0.99), 3))
+
+
+def categorize(
+    text: str,
+    filename: str,
+    analysis: Analysis,
+    *,
+    classifier: Classifier | None = None,
+    taxonomy: Mapping[str, str | None] | None = None,
+) -> Categorization:
+    """The category, from the rules alone or from the rules and a learned classifier together.
+
+    `taxonomy` maps each category name to the built-in rule set behind it (None for categories
+    an admin added); without it the default taxonomy applies. `classifier` is the newest model
+    trained on reviewed documents, or None while there is none worth using.
+    """
+    names = dict(taxonomy) if taxonomy is not None else {c: c for c in DEFAULT_CATEGORIES}
+    rules = rule_categorize(text, filename, analysis)
+    by_rule = {key: name for name, key in names.items() if key is not None}
+    rule_name = by_rule.get(rules.category) or by_rule.get("other") or "other"
+    if classifier is None or not names:
+        return Categorization(category=rule_name, confidence=rules.confidence)
+    model = {
+        label: p
+        for label, p in classifier.probabilities(model_input(text, filename)).items()
+        if label in names
+    }
+    if not model or sum(model.values()) <= 0:
+        return Categorization(category=rule_name, confidence=rules.confidence)
+    return combine(rules, rule_name, model, list(names))
+
+
+def combine(
+    rules: Categorization, rule_name: str, model: Mapping[str, float], names: list[str]
+) -> Categorization:
+    """Blend the rules' verdict with the model's probabilities into one honest probability.
+
+    The model learnt this installation's taxonomy from reviewers, so it speaks first, but only
+    for the categories it has seen: when the rules are sure of a category the model was never
+    shown, the model's say shrinks by that much. The result is a probability over `names`.
+    """
+    total = sum(model.values())
+    model = {label: p / total for label, p in model.items()}
+    rest = [name for name in names if name != rule_name]
+    if rules.category == "other" and rules.confidence <= OTHER_CONFIDENCE:
+        prior = {name: 1 / len(names) for name in names}
+        share = 1.0
+    else:
+        spread = (1 - rules.confidence) / len(rest) if rest else 0.0
+        prior = dict.fromkeys(rest, spread)
+        prior[rule_name] = rules.confidence
+        # Rules sure of a category the model has never been shown keep most of the say.
+        share = 1.0 if rule_name in model else 1 - rules.confidence
+    trust = MODEL_WEIGHT * share
+    blended = {
+        name: trust * model.get(name, 0.0) + (1 - trust) * prior.get(name, 0.0) for name in names
+    }
+    best = max(blended, key=lambda name: blended[name])
+    return Categorization(category=best, confidence=round(min(blended[best], 0.99), 3))
+
+
+def model_input(text: str, filename: str) -> str:
+    """What the classifier reads: the file name's words, then the start of the text."""
+    name = re.sub(r"[_\-.]+", " ", filename)
+    return f"{name}\n{text[:MAX_CATEGORIZE_CHARS]}"
 
 
 # --- Learned classifier ---------------------------------------------------------------------
@@ -230,8 +301,13 @@ class Classifier:
         self.classes = classes
 
     @classmethod
-    def train(cls, samples: list[tuple[str, str]]) -> Classifier:
-        """Fit on (text, label) pairs. Needs at least two different labels."""
+    def train(
+        cls, samples: list[tuple[str, str]], weights: list[float] | None = None
+    ) -> Classifier:
+        """Fit on (text, label) pairs. Needs at least two different labels.
+
+        `weights` lets a reviewer's correction count for more than a confirmation.
+        """
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -240,8 +316,9 @@ class Classifier:
             raise ValueError("training needs samples of at least two categories")
         vectorizer = TfidfVectorizer(analyzer=_analyze, sublinear_tf=True, max_features=50_000)
         features = vectorizer.fit_transform([text for text, _ in samples])
-        model = LogisticRegression(max_iter=1000, C=10.0)
-        model.fit(features, labels)
+        # Balanced classes: a burst of corrections to one category must not swamp the others.
+        model = LogisticRegression(max_iter=1000, C=30.0, class_weight="balanced")
+        model.fit(features, labels, sample_weight=weights)
         vocabulary = {str(term): int(index) for term, index in vectorizer.vocabulary_.items()}
         return cls(
             vocabulary=vocabulary,
@@ -251,7 +328,8 @@ class Classifier:
             classes=[str(label) for label in model.classes_],
         )
 
-    def predict(self, text: str) -> Categorization:
+    def probabilities(self, text: str) -> dict[str, float]:
+        """The probability of each class the model knows, summing to 1."""
         import numpy as np
 
         vector = np.zeros(len(self._vocabulary))
@@ -270,10 +348,12 @@ class Classifier:
         else:
             shifted = np.exp(logits - logits.max())
             probabilities = shifted / shifted.sum()
-        best = int(np.argmax(probabilities))
-        return Categorization(
-            category=self.classes[best], confidence=round(float(probabilities[best]), 3)
-        )
+        return {label: float(p) for label, p in zip(self.classes, probabilities, strict=True)}
+
+    def predict(self, text: str) -> Categorization:
+        probabilities = self.probabilities(text)
+        best = max(probabilities, key=lambda label: probabilities[label])
+        return Categorization(category=best, confidence=round(probabilities[best], 3))
 
     def to_bytes(self) -> bytes:
         import numpy as np

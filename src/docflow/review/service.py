@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from docflow import jobs
+from docflow.categories import service as categories
 from docflow.documents import service as documents
 from docflow.documents.lifecycle import Action, overall_progress, target
 from docflow.documents.repository import DocumentRepository
@@ -21,6 +22,9 @@ async def approve(
     session: AsyncSession, user: User, document_id: uuid.UUID, body: ApproveRequest
 ) -> Document:
     doc = await documents.get_visible(session, user, document_id, for_update=True)
+    # Checked before the document changes: the lookup must not flush a half-made approval.
+    if body.category is not None:
+        await categories.require(session, body.category)
     doc.status = target(doc, Action.APPROVE).value
     corrections: dict[str, dict[str, object]] = {}
     if body.category is not None and body.category != doc.category:
@@ -38,6 +42,8 @@ async def approve(
     doc.progress, doc.message = 100, "Approved"
     record(session, doc, "review.approved", actor=user.email, message=body.note or "Approved",
            data={"corrections": corrections})
+    # Every decision is a training example; the maintenance worker retrains when it is due.
+    categories.enqueue_training(session, doc.id)
     return doc
 
 

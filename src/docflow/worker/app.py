@@ -10,7 +10,13 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 from docflow import logging as docflow_logging
 from docflow.celery_config import configure
@@ -63,6 +69,18 @@ def _limit_memory(**_: Any) -> None:
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@worker_init.connect
+def _warm_up(**_: Any) -> None:
+    """Load the language model and stop-word lists once, in the main process before the pool
+    forks: every child inherits them, and nobody's first document waits seconds for them."""
+    from docflow.pipeline.analyze import warm_up
+
+    try:
+        warm_up()
+    except Exception:  # a cold start is slower, not broken
+        log.warning("analysis warm-up failed; the first document loads the models", exc_info=True)
 
 
 @worker_ready.connect

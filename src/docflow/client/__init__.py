@@ -1,0 +1,1 @@
+"""The terminal client: `docflow upload … --follow`, `docflow status`, `docflow export`."""

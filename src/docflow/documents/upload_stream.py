@@ -1,0 +1,177 @@
+"""Read a multipart upload as it arrives, so the size limit holds while streaming.
+
+FastAPI's `UploadFile` spools the whole body to a temporary file before the handler runs: an
+oversize upload would already be on disk when we refuse it. Here the request stream feeds
+python-multipart's push parser directly and the file part's bytes go straight to storage, so a
+413 leaves nothing behind and memory stays at one chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from docflow.errors import AppError, PayloadTooLarge
+
+# Room for the multipart framing and small form fields beside the file.
+FORM_OVERHEAD_BYTES = 64 * 1024
+MAX_PART_HEADER_BYTES = 16 * 1024
+
+# The request body of POST /documents, for the OpenAPI schema (the route reads the raw stream).
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+class MalformedUpload(AppError):
+    status_code, code = 400, "bad_request"
+
+
+@dataclass
+class _Part:
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    header_bytes: int = 0
+
+
+class _Collector:
+    """Turns the parser's callbacks into a list of events the async side drains."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.part = _Part()
+        self.field, self.value = bytearray(), bytearray()
+        self.ended = False
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": lambda: self.events.append(("headers", self.part.headers)),
+            "on_part_data": lambda data, start, end: self.events.append(
+                ("data", bytes(data[start:end]))
+            ),
+            "on_part_end": lambda: self.events.append(("end", None)),
+            "on_end": self._end,
+        }
+
+    def _begin(self) -> None:
+        self.part = _Part()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._grow(end - start)
+        self.field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._grow(end - start)
+        self.value += data[start:end]
+
+    def _header_end(self) -> None:
+        self.part.headers[bytes(self.field).lower()] = bytes(self.value)
+        self.field, self.value = bytearray(), bytearray()
+
+    def _grow(self, size: int) -> None:
+        self.part.header_bytes += size
+        if self.part.header_bytes > MAX_PART_HEADER_BYTES:
+            raise MalformedUpload("A part of the upload has oversized headers.")
+
+    def _end(self) -> None:
+        self.ended = True
+
+    def drain(self) -> list[tuple[str, Any]]:
+        events, self.events = self.events, []
+        return events
+
+
+@dataclass
+class IncomingFile:
+    """The file part of an upload: its name and type as the client claims, and its bytes."""
+
+    filename: str | None
+    content_type: str | None
+    _events: AsyncIterator[tuple[str, Any]]
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for kind, value in self._events:
+            if kind == "data":
+                if value:
+                    yield value
+            elif kind == "end":
+                return
+        raise MalformedUpload("The upload ended before the file did.")
+
+
+def _missing_file() -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "missing", "loc": ("body", "file"), "msg": "Field required", "input": None}]
+    )
+
+
+async def _events(
+    request: Request, boundary: bytes, max_body: int
+) -> AsyncIterator[tuple[str, Any]]:
+    collector = _Collector()
+    parser = MultipartParser(boundary, collector.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_body:
+                raise PayloadTooLarge(
+                    "The upload is larger than the limit.",
+                    details={"limit_bytes": max_body - FORM_OVERHEAD_BYTES},
+                )
+            parser.write(chunk)
+            for event in collector.drain():
+                yield event
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise MalformedUpload("The upload is not valid multipart/form-data.") from exc
+    for event in collector.drain():
+        yield event
+    if not collector.ended:
+        raise MalformedUpload("The upload ended before the form did.")
+
+
+async def receive_file(request: Request, field_name: str, max_file_bytes: int) -> IncomingFile:
+    """Parse the form up to the start of `field_name`'s file; its bytes are read later, lazily."""
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise _missing_file()
+    events = _events(request, boundary, max_file_bytes + FORM_OVERHEAD_BYTES)
+    headers: dict[bytes, bytes] | None = None
+    async for kind, value in events:
+        if kind != "headers":
+            continue
+        _, disposition = parse_options_header(value.get(b"content-disposition", b""))
+        if disposition.get(b"name", b"").decode("utf-8", "replace") == field_name:
+            headers = value
+            filename = disposition.get(b"filename")
+            break
+    if headers is None:
+        raise _missing_file()
+    part_type = headers.get(b"content-type")
+    return IncomingFile(
+        filename=filename.decode("utf-8", "replace") if filename is not None else None,
+        content_type=part_type.decode("latin-1").strip()[:255] if part_type else None,
+        _events=events,
+    )
