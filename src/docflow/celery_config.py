@@ -14,6 +14,10 @@ def configure(app: Celery, settings: Settings) -> None:
         "socket_timeout": 10,
         "retry_on_timeout": True,
         "global_keyprefix": f"{settings.redis_namespace}:",
+        # How often unacked messages older than the visibility timeout are swept back into the
+        # queue (kombu's default is every ~100 s).
+        "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+        "unacked_restore_throttle": 1,
     }
     app.conf.update(
         broker_url=settings.broker_url or settings.redis_url,

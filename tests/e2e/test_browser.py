@@ -25,14 +25,16 @@ SCAN_TEXT = (
 )
 
 
-def write_files(folder: Path) -> None:
+def write_files(folder: Path, run: str) -> None:
+    """The files the scenarios upload, named with the run's tag (e2e/docflow.spec.ts expects it)."""
     folder.mkdir(parents=True, exist_ok=True)
     # Scans go through OCR page by page: slow enough to watch every stage happen.
-    (folder / "scanned-invoice.pdf").write_bytes(make_image_only_pdf(SCAN_TEXT, pages=4))
-    (folder / "scanned-report.pdf").write_bytes(
+    (folder / f"scanned-invoice-{run}.pdf").write_bytes(make_image_only_pdf(SCAN_TEXT, pages=6))
+    (folder / f"scanned-report-{run}.pdf").write_bytes(
         make_image_only_pdf("Quarterly report: revenue grew in every region this quarter", pages=4))
-    (folder / "contract.pdf").write_bytes(make_pdf([SAMPLE_TEXTS["contract"]], title="Contract"))
-    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00not really a pdf\x00" * 64)
+    (folder / f"contract-{run}.pdf").write_bytes(
+        make_pdf([SAMPLE_TEXTS["contract"]], title="Contract"))
+    (folder / f"broken-{run}.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00not really a pdf\x00" * 64)
 
 
 @pytest.mark.slow
@@ -54,7 +56,7 @@ def test_browser_user_journeys(stack: Stack, tmp_path: Path) -> None:
     create_user(stack.infra, uploader, "uploader")
     create_user(stack.infra, reviewer, "reviewer")
     files = tmp_path / "files"
-    write_files(files)
+    write_files(files, run)
 
     env = {
         **os.environ,
@@ -63,6 +65,7 @@ def test_browser_user_journeys(stack: Stack, tmp_path: Path) -> None:
         "E2E_REVIEWER": reviewer,
         "E2E_PASSWORD": PASSWORD,
         "E2E_FILES": str(files),
+        "E2E_RUN": run,
         "CHROMIUM_PATH": CHROMIUM,
         "NEXT_TELEMETRY_DISABLED": "1",
         "CI": os.environ.get("CI", "1"),

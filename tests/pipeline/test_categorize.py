@@ -95,3 +95,57 @@ def test_classifier_needs_two_labels() -> None:
 def test_classifier_refuses_foreign_bytes() -> None:
     with pytest.raises(ValueError, match="not a saved docflow classifier"):
         Classifier.from_bytes(b"\x80\x04 definitely not a model")
+
+
+# --- Rules and a learned model together -------------------------------------------------------
+
+TAXONOMY: dict[str, str | None] = {**{c: c for c in DEFAULT_CATEGORIES}, "purchase_order": None}
+
+
+def _reviewed_batch() -> Classifier:
+    from docflow.pipeline.categorize import model_input
+    from tests.fixtures.corpus import generate
+
+    docs = generate(5, seed=2002)
+    return Classifier.train([(model_input(d.text, d.filename), d.category) for d in docs])
+
+
+def test_a_learned_category_the_rules_cannot_know_wins() -> None:
+    from tests.fixtures.corpus import one
+
+    order = one("purchase_order", seed=5)
+    rules_only = categorize(order.text, order.filename, analyze(order.text), taxonomy=TAXONOMY)
+    assert rules_only.category == "invoice"
+    learnt = categorize(order.text, order.filename, analyze(order.text),
+                        classifier=_reviewed_batch(), taxonomy=TAXONOMY)
+    assert learnt.category == "purchase_order"
+    # Five examples are a start, not certainty: the blend says so instead of claiming 0.9.
+    assert 0.3 <= learnt.confidence <= 0.99
+
+
+def test_rules_keep_categories_the_model_never_saw() -> None:
+    from docflow.pipeline.categorize import model_input
+
+    # A model that only ever saw invoices and letters must not call a CV either of them.
+    narrow = Classifier.train(
+        [(model_input(SAMPLE_TEXTS["invoice"], "a.pdf"), "invoice"),
+         (model_input(SAMPLE_TEXTS["letter"], "b.pdf"), "letter")] * 6
+    )
+    text = SAMPLE_TEXTS["resume"]
+    result = categorize(text, "cv.pdf", analyze(text), classifier=narrow, taxonomy=TAXONOMY)
+    assert result.category == "resume"
+
+
+def test_a_renamed_category_keeps_its_rules() -> None:
+    renamed = {**TAXONOMY, "cv": "resume"}
+    del renamed["resume"]
+    text = SAMPLE_TEXTS["resume"]
+    assert categorize(text, "x.pdf", analyze(text), taxonomy=renamed).category == "cv"
+
+
+def test_a_model_class_outside_the_taxonomy_is_ignored() -> None:
+    text = SAMPLE_TEXTS["invoice"]
+    only_invoice_gone = {name: key for name, key in TAXONOMY.items() if name != "purchase_order"}
+    result = categorize(text, "x.pdf", analyze(text), classifier=_reviewed_batch(),
+                        taxonomy=only_invoice_gone)
+    assert result.category in only_invoice_gone

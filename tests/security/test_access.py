@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack
 from tests.fixtures.files import SAMPLE_TEXTS
 from tests.helpers import assert_envelope, upload, wait_status
 
@@ -52,7 +51,7 @@ async def test_every_document_route_has_a_case(client: httpx.AsyncClient) -> Non
 
 
 async def test_bola_matrix_another_users_document_is_404(
-    client: httpx.AsyncClient, stack: Stack, auth: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, auth: dict[str, dict[str, str]]
 ) -> None:
     owner, stranger, reviewer = auth["uploader"], auth["other"], auth["reviewer"]
     doc = await upload(client, owner, "private.txt", SAMPLE_TEXTS["resume"].encode(), "text/plain")
@@ -109,13 +108,15 @@ async def test_role_matrix(client: httpx.AsyncClient, auth: dict[str, dict[str, 
 
 
 async def test_admin_manages_accounts_but_cannot_lock_themselves_out(
-    client: httpx.AsyncClient, stack: Stack, auth: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, auth: dict[str, dict[str, str]]
 ) -> None:
     admin = auth["admin"]
     email = f"Clerk-{uuid.uuid4().hex[:6]}@Example.com"
     made = await client.post("/api/v1/users", headers=admin,
-                             json={"email": email, "password": "long enough pw", "role": "reviewer"})
-    assert made.status_code == 201 and made.json()["email"] == email.lower()
+                             json={"email": email, "password": "long enough pw",
+                                   "role": "reviewer"})
+    assert made.status_code == 201
+    assert made.json()["email"] == email.lower()
     assert_envelope(await client.post("/api/v1/users", headers=admin,
                                       json={"email": email.upper(), "password": "long enough pw"}),
                     409, "conflict")
@@ -176,4 +177,5 @@ async def test_upload_form_cannot_set_status_or_owner(
     assert response.status_code == 201, response.text
     doc = response.json()
     assert doc["status"] == "uploaded"
-    assert (await client.get(f"/api/v1/documents/{doc['id']}", headers=auth["other"])).status_code == 404
+    hidden = await client.get(f"/api/v1/documents/{doc['id']}", headers=auth["other"])
+    assert hidden.status_code == 404

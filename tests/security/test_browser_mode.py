@@ -16,7 +16,8 @@ async def test_cookie_session_needs_csrf_for_unsafe_requests(
     assert response.status_code == 200
     cookies = {c.split("=", 1)[0]: c.lower() for c in response.headers.get_list("set-cookie")}
     for name in ("docflow_access", "docflow_refresh"):
-        assert "httponly" in cookies[name] and "samesite=strict" in cookies[name]
+        assert "httponly" in cookies[name]
+        assert "samesite=strict" in cookies[name]
     assert "httponly" not in cookies["docflow_csrf"]  # the page must read it to send it back
     csrf = client.cookies["docflow_csrf"]
     assert csrf == response.json()["csrf_token"]

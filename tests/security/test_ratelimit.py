@@ -13,7 +13,7 @@ from tests.helpers import PASSWORD, assert_envelope, login
 
 
 @pytest.fixture(scope="module")
-def limited_api(infra: Infra, stack: Stack) -> Iterator[str]:
+def limited_api(infra: Infra, stack: Stack) -> Iterator[str]:  # noqa: ARG001 (worker readiness)
     proc, base_url = start_api(infra, extra_env={
         "DOCFLOW_RATE_LIMIT_LOGIN_ACCOUNT": "3/minute",
         "DOCFLOW_RATE_LIMIT_LOGIN_IP": "6/minute",

@@ -20,7 +20,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _claims(stack: Stack, user_id: str, **overrides: Any) -> dict[str, Any]:
+def _claims(user_id: str, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims = {"sub": user_id, "role": "admin", "typ": "access", "iss": "docflow",
               "aud": "docflow-api", "iat": now, "nbf": now, "exp": now + 600}
@@ -45,26 +45,27 @@ async def test_forged_access_tokens_are_refused(client: httpx.AsyncClient, stack
     uid = me["id"]
     # The control: a token built exactly like the server's is accepted, so each refusal below
     # is caused by the one thing that was changed.
-    good = await _me(client, _sign(stack, _claims(stack, uid)))
-    assert good.status_code == 200 and good.json()["id"] == uid
+    good = await _me(client, _sign(stack, _claims(uid)))
+    assert good.status_code == 200
+    assert good.json()["id"] == uid
 
     now = int(time.time())
     header_none = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
-    payload = _b64(json.dumps(_claims(stack, uid)).encode())
+    payload = _b64(json.dumps(_claims(uid)).encode())
     forged = {
         "alg none": f"{header_none}.{payload}.",
-        "HS256 wrong key": _sign(stack, _claims(stack, uid), key="x" * 48),
-        "expired": _sign(stack, _claims(stack, uid, iat=now - 3600, nbf=now - 3600,
+        "HS256 wrong key": _sign(stack, _claims(uid), key="x" * 48),
+        "expired": _sign(stack, _claims(uid, iat=now - 3600, nbf=now - 3600,
                                         exp=now - 60)),
-        "nbf in the future": _sign(stack, _claims(stack, uid, nbf=now + 3600)),
-        "wrong audience": _sign(stack, _claims(stack, uid, aud="someone-else")),
-        "wrong issuer": _sign(stack, _claims(stack, uid, iss="evil")),
-        "missing exp": _sign(stack, _claims(stack, uid, exp=None)),
-        "missing typ": _sign(stack, _claims(stack, uid, typ=None)),
-        "refresh typ": _sign(stack, _claims(stack, uid, typ="refresh")),
-        "unknown kid": _sign(stack, _claims(stack, uid), kid="not-a-key-id"),
-        "HS512 with the right key": _sign(stack, _claims(stack, uid), alg="HS512"),
-        "unknown user": _sign(stack, _claims(stack, str(uuid.uuid4()))),
+        "nbf in the future": _sign(stack, _claims(uid, nbf=now + 3600)),
+        "wrong audience": _sign(stack, _claims(uid, aud="someone-else")),
+        "wrong issuer": _sign(stack, _claims(uid, iss="evil")),
+        "missing exp": _sign(stack, _claims(uid, exp=None)),
+        "missing typ": _sign(stack, _claims(uid, typ=None)),
+        "refresh typ": _sign(stack, _claims(uid, typ="refresh")),
+        "unknown kid": _sign(stack, _claims(uid), kid="not-a-key-id"),
+        "HS512 with the right key": _sign(stack, _claims(uid), alg="HS512"),
+        "unknown user": _sign(stack, _claims(str(uuid.uuid4()))),
         "garbage": "eyJhbGciOi.not-a-jwt",
     }
     for name, token in forged.items():
@@ -92,7 +93,8 @@ async def test_reused_refresh_token_revokes_the_whole_family(
 async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient, stack: Stack) -> None:
     body = {"email": stack.users["other"], "password": PASSWORD}
     token = (await client.post("/api/v1/auth/login", json=body)).json()["refresh_token"]
-    assert (await client.post("/api/v1/auth/logout", json={"refresh_token": token})).status_code == 204
+    out = await client.post("/api/v1/auth/logout", json={"refresh_token": token})
+    assert out.status_code == 204
     assert_envelope(await client.post("/api/v1/auth/refresh", json={"refresh_token": token}),
                     401, "unauthorized")
 
@@ -104,7 +106,8 @@ async def test_api_tokens_are_shown_once_listed_and_revocable(
     created = await client.post("/api/v1/auth/tokens", headers=me, json={"name": "backup script"})
     assert created.status_code == 201, created.text
     token = created.json()["token"]
-    assert token.startswith("df_") and len(token) > 40
+    assert token.startswith("df_")
+    assert len(token) > 40
     script = {"Authorization": f"Bearer {token}"}
     who = await client.get("/api/v1/auth/me", headers=script)
     assert who.status_code == 200
@@ -113,7 +116,8 @@ async def test_api_tokens_are_shown_once_listed_and_revocable(
 
     listed = (await client.get("/api/v1/auth/tokens", headers=me)).json()
     mine = next(t for t in listed if t["id"] == created.json()["id"])
-    assert "token" not in mine and token.startswith(mine["prefix"])
+    assert "token" not in mine
+    assert token.startswith(mine["prefix"])
     assert mine["last_used_at"] is not None
 
     # A leaked token cannot mint successors, nor can another user revoke it.
@@ -133,13 +137,14 @@ async def test_api_tokens_are_shown_once_listed_and_revocable(
 
 
 async def test_disabling_a_user_ends_their_sessions_and_tokens(
-    client: httpx.AsyncClient, stack: Stack, auth: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, auth: dict[str, dict[str, str]]
 ) -> None:
     admin = auth["admin"]
     email = f"leaver-{uuid.uuid4().hex[:8]}@example.com"
     made = await client.post("/api/v1/users", headers=admin,
                              json={"email": email, "password": PASSWORD})
-    assert made.status_code == 201 and made.json()["role"] == "uploader"
+    assert made.status_code == 201
+    assert made.json()["role"] == "uploader"
     user_id = made.json()["id"]
     login_body = (await client.post("/api/v1/auth/login",
                                     json={"email": email, "password": PASSWORD})).json()
@@ -148,7 +153,8 @@ async def test_disabling_a_user_ends_their_sessions_and_tokens(
                                 json={"name": "cron"})).json()["token"]
 
     off = await client.patch(f"/api/v1/users/{user_id}", headers=admin, json={"is_active": False})
-    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert off.status_code == 200
+    assert off.json()["is_active"] is False
     assert_envelope(await client.get("/api/v1/auth/me", headers=bearer), 401, "unauthorized")
     assert_envelope(await client.get("/api/v1/auth/me",
                                      headers={"Authorization": f"Bearer {script}"}),

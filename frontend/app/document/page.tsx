@@ -40,7 +40,8 @@ function DocumentView({ id }: { id: string }) {
   );
 
   if (doc.isPending) return <p role="status">Loading the document…</p>;
-  if (doc.isError) return <ErrorNotice error={doc.error} title="This document could not be loaded" />;
+  // A failed refetch keeps the last good data on screen, with the reason beside it.
+  if (!doc.data) return <ErrorNotice error={doc.error} title="This document could not be loaded" />;
   const d = doc.data;
   const shown = shownState(d, live);
 
@@ -51,6 +52,7 @@ function DocumentView({ id }: { id: string }) {
         <StatusBadge status={shown.status} />
         <ConnectionBanner state={state} />
       </div>
+      {doc.isError ? <ErrorNotice error={doc.error} title="Could not refresh this document" /> : null}
       <p className="text-sm text-slate-700" data-testid="document-message">
         {shown.message ?? ""}
       </p>

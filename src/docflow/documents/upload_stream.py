@@ -129,7 +129,7 @@ async def _events(
     request: Request, boundary: bytes, max_body: int
 ) -> AsyncIterator[tuple[str, Any]]:
     collector = _Collector()
-    parser = MultipartParser(boundary, collector.callbacks())
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
         async for chunk in request.stream():
