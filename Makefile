@@ -128,10 +128,8 @@ bench: install ## Benchmarks: each prints our figure beside its baseline's
 	elif [ -d bench ]; then for f in bench/bench_*.py; do $(BIN)/python "$$f" || exit 1; done; \
 	else echo "no bench/ yet"; fi
 
-eval: install ## Quality evaluation of extraction/categorisation (eval/)
-	@if [ -f eval/run.py ]; then $(BIN)/python eval/run.py; \
-	elif [ -d eval ]; then $(BIN)/pytest -q -p no:cacheprovider eval; \
-	else echo "no eval/ yet"; fi
+eval: install ## Extraction fidelity and categorisation accuracy, before and after learning
+	$(BIN)/python bench/eval.py
 
 lint: install ## ruff check + shellcheck on the deploy scripts
 	$(BIN)/ruff check src tests migrations

@@ -242,7 +242,8 @@ test("a cut stream shows Reconnecting… and then the correct final state", asyn
   await signIn(page, UPLOADER);
   await page.getByLabel("Choose files to upload").setInputFiles(join(FILES, REPORT));
   await page.getByTestId("upload-item").filter({ hasText: REPORT }).getByRole("link", { name: "Follow it" }).click();
-  await expect(page.getByTestId("live")).toBeVisible();
+  await expect(page).toHaveURL(/\/document\?id=/);
+  await expect(page.getByTestId("document").getByTestId("live")).toBeVisible();
   const id = new URL(page.url()).searchParams.get("id") ?? "";
   const status = () =>
     page.evaluate(async (docId) => (await (await fetch(`/api/v1/documents/${docId}`)).json()).status as string, id);

@@ -49,6 +49,12 @@ def configure(app: Celery, settings: Settings) -> None:
                 "task": "documents.reap",
                 "schedule": settings.reaper_interval_seconds,
                 "options": {"expires": settings.reaper_interval_seconds * 2},
-            }
+            },
+            # Retrains only when enough new reviewed documents arrived since the last model.
+            "train-categories": {
+                "task": "categories.train",
+                "schedule": 3600.0,
+                "options": {"queue": "maintenance", "expires": 1800},
+            },
         },
     )

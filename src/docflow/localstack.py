@@ -190,10 +190,12 @@ def run_stack(host: str, port: int, concurrency: int) -> int:
 
 
 def _stop_children(children: dict[str, subprocess.Popen[str]]) -> None:
+    # SIGTERM to each main process only: a Celery worker then finishes the task in hand (warm
+    # shutdown); signalling its pool children too would abandon that task.
     for child in children.values():
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 60
     for child in children.values():
         try:
             child.wait(max(deadline - time.monotonic(), 0.1))

@@ -31,7 +31,7 @@ def write_files(folder: Path, run: str) -> None:
     # Scans go through OCR page by page: slow enough to watch every stage happen.
     (folder / f"scanned-invoice-{run}.pdf").write_bytes(make_image_only_pdf(SCAN_TEXT, pages=6))
     (folder / f"scanned-report-{run}.pdf").write_bytes(
-        make_image_only_pdf("Quarterly report: revenue grew in every region this quarter", pages=4))
+        make_image_only_pdf("Quarterly report: revenue grew in every region this quarter", pages=6))
     (folder / f"contract-{run}.pdf").write_bytes(
         make_pdf([SAMPLE_TEXTS["contract"]], title="Contract"))
     (folder / f"broken-{run}.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00not really a pdf\x00" * 64)
