@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     storage_chunk_bytes: int = 512 * 1024
 
     # Reliability knobs: a running stage holds its lease this long and extends it while it works.
-    lease_seconds: int = 30
+    lease_seconds: int = 15
     max_attempts: int = 3
-    reaper_interval_seconds: float = 5.0
+    reaper_interval_seconds: float = 2.0
     uploaded_grace_seconds: int = 15
     stage_soft_time_limit: int = 240
     stage_time_limit: int = 300
