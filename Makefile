@@ -106,9 +106,10 @@ check-deploy: install ## Validate what cannot boot here: compose schema, nginx -
 
 # ---- quality ---------------------------------------------------------------------------------
 
-test: install ## Build the UI (when present), then the whole suite on real PostgreSQL/Redis/workers
+test: install ## The whole suite: UI unit tests and build, then pytest on real PostgreSQL/Redis/workers/Chromium
 ifneq ($(HAS_UI),)
 	$(MAKE) ui
+	cd frontend && npm run typecheck && npm test
 endif
 	@# pytest exits 5 when it collected nothing: say so plainly instead of a bare make error.
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
@@ -118,7 +119,7 @@ test-faults: install ## Fault-injection suite (tests/faults): killed workers, lo
 	@if [ -d tests/faults ]; then $(BIN)/pytest -q -p no:cacheprovider tests/faults; \
 	else echo "no tests/faults"; fi
 
-e2e: install ## Browser end-to-end tests in Chromium (tests/e2e)
+e2e: install ui ## Browser end-to-end tests in Chromium (tests/e2e); UPDATE_SCREENSHOTS=1 refreshes docs/screenshots
 	@if [ -d tests/e2e ]; then $(BIN)/pytest -q -p no:cacheprovider tests/e2e; \
 	elif [ -f frontend/package.json ] && grep -q '"e2e"' frontend/package.json; then cd frontend && npm run e2e; \
 	else echo "no e2e suite yet"; fi
