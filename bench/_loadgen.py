@@ -169,7 +169,7 @@ def main() -> None:
         result = asyncio.run(closed_loop(args.port, request, args.connections, args.seconds,
                                          args.warmup))
     else:
-        with open(args.request_template, encoding="utf-8") as handle:
+        with open(args.request_template, encoding="utf-8", newline="") as handle:
             template = handle.read()
         with open(args.targets, encoding="utf-8") as handle:
             targets = [line.strip() for line in handle if line.strip()]

@@ -274,3 +274,27 @@ def redis_clients(redis_url: str) -> tuple[int, int, int]:
         return len(rows) - 1, subscribed, patterns
     finally:
         client.close()
+
+
+def seed_documents(r: Rig, count: int, status: str = "finalised") -> str:
+    """`count` documents for the admin account in one INSERT … SELECT generate_series (not
+    through the pipeline); returns the owner's id."""
+    owner = str(r.sql("select id from users where email = %s", ADMIN)[0][0])
+    r.sql(
+        """
+        insert into documents (id, owner_id, filename, title, size_bytes, sha256, status, progress,
+            attempts, keywords, fields, metadata, timings, category, category_confidence, language,
+            page_count, word_count, reading_time_minutes, summary, content_type, kind,
+            reviewed_by, reviewed_at, created_at, updated_at)
+        select gen_random_uuid(), %s, 'report-' || g || '.pdf', 'Quarterly report ' || g,
+            20000 + g %% 5000, md5(g::text) || md5((g + 1)::text), %s, 100, 0,
+            '["revenue", "forecast", "quarter"]'::jsonb, '{}'::jsonb, '{}'::jsonb, '{}'::jsonb,
+            'report', 0.8731, 'en', 1 + g %% 3, 300 + g %% 700, 1.5,
+            'Summary of document ' || g || ': revenue grew, costs fell, outlook "stable".',
+            'application/pdf', 'pdf', %s, now(), now() - make_interval(secs => g), now()
+        from generate_series(1, %s) as g
+        """,
+        owner, status, owner, count,
+    )
+    r.sql("analyze documents")
+    return owner

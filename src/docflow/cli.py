@@ -36,7 +36,7 @@ def api(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 2,
-    queues: Annotated[str, typer.Option("--queues", "-Q")] = "documents,maintenance",
+    queues: Annotated[str, typer.Option("--queues", "-Q")] = "documents,documents-heavy,maintenance",
     name: Annotated[str | None, typer.Option("--name", "-n")] = None,
     pool: str = "prefork",
 ) -> None:

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # Personal API tokens for scripts.
     api_token_max_per_user: int = 20
 
+    # Queues by weight: OCR and large files go to their own queue so small documents are not
+    # stuck behind them; workers subscribe to the queues they are sized for.
+    heavy_queue: str = "documents-heavy"
+    heavy_bytes: int = 5 * 1024 * 1024
+    # Above this many waiting tasks an upload is told how far back in the queue it is.
+    queue_backlog_bound: int = 50
+
     sse_keepalive_seconds: float = 15.0
     sse_retry_ms: int = 3000
     sse_client_queue: int = 256

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import redis.asyncio as aioredis
 from celery import Celery
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from docflow.config import get_settings
 from docflow.db import outbox
-from docflow.models import Stage
+from docflow.models import Document, Stage
 
 log = logging.getLogger(__name__)
 QUEUE = "documents"
@@ -36,8 +38,20 @@ def stage_task(stage: Stage | str) -> str:
     return f"documents.{Stage(stage).value}"
 
 
-def enqueue_stage(session: Session | AsyncSession, document_id: uuid.UUID, stage: Stage) -> None:
-    outbox(session).append(Job(stage_task(stage), document_id))
+def queue_for(stage: Stage, kind: str | None, size_bytes: int) -> str:
+    """Extraction of images (OCR) and of large files runs on the heavy queue."""
+    settings = get_settings()
+    heavy = stage is Stage.EXTRACT and (kind == "image" or size_bytes >= settings.heavy_bytes)
+    return settings.heavy_queue if heavy else QUEUE
+
+
+def stage_queues() -> tuple[str, ...]:
+    return (QUEUE, get_settings().heavy_queue)
+
+
+def enqueue_stage(session: Session | AsyncSession, doc: Document, stage: Stage) -> None:
+    queue = queue_for(stage, doc.kind, doc.size_bytes)
+    outbox(session).append(Job(stage_task(stage), doc.id, queue))
 
 
 def enqueue(
@@ -50,6 +64,21 @@ def enqueue(
 ) -> None:
     """Any task by name, on any queue, sent after the session's transaction commits."""
     outbox(session).append(Job(task, document_id, queue, dict(kwargs or {})))
+
+
+@lru_cache
+def _broker_async() -> aioredis.Redis:
+    settings = get_settings()
+    return aioredis.Redis.from_url(settings.broker_url or settings.redis_url,
+                                   socket_connect_timeout=1, socket_timeout=1)
+
+
+async def backlog(queue: str = QUEUE) -> int | None:
+    """Tasks waiting in a queue (None when the broker cannot be asked)."""
+    try:
+        return int(await _broker_async().llen(f"{get_settings().redis_namespace}:{queue}"))
+    except (RedisError, OSError):
+        return None
 
 
 @lru_cache

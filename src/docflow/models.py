@@ -100,6 +100,9 @@ class RefreshToken(Base):
 
 class Document(Base):
     __tablename__ = "documents"
+    # updated_at is set by the server on every UPDATE; fetch it back with RETURNING so an async
+    # session never has to lazy-load it after a flush.
+    __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_documents_owner_idempotency"),
         Index("ix_documents_owner_created", "owner_id", "created_at"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -88,6 +88,14 @@ class DocumentRepository:
         total = (await self.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
         rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars().all()
         return list(rows), int(total)
+
+    async def finished_per_second(self, window_seconds: int = 300) -> float:
+        """Recent pipeline throughput: documents that reached review, per second."""
+        stmt = select(func.count()).where(
+            DocumentEvent.type == "document.review",
+            DocumentEvent.created_at > func.now() - timedelta(seconds=window_seconds),
+        )
+        return int((await self.session.execute(stmt)).scalar_one()) / window_seconds
 
     async def text(self, document_id: uuid.UUID) -> str | None:
         stmt = select(DocumentText.content).where(DocumentText.document_id == document_id)

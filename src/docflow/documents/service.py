@@ -116,9 +116,13 @@ async def upload(
         await _discard(storage, doc.id)
         raise
     doc.size_bytes, doc.sha256 = size, digest.hexdigest()
-    record(session, doc, "document.uploaded", actor=user.email, message=f"Uploaded {filename}",
+    queued = await _where_in_queue(repo, settings)
+    if queued:
+        doc.message = queued
+    record(session, doc, "document.uploaded", actor=user.email,
+           message=f"Uploaded {filename}" + (f". {queued}" if queued else ""),
            data={"size_bytes": size, "sha256": doc.sha256})
-    jobs.enqueue_stage(session, doc.id, Stage.VALIDATE)
+    jobs.enqueue_stage(session, doc, Stage.VALIDATE)
     return doc, True
 
 
@@ -164,6 +168,17 @@ async def _discard(storage: Storage, document_id: uuid.UUID) -> None:
         for leftover in (path.with_suffix(".part"), path):
             with contextlib.suppress(OSError):
                 await anyio.Path(leftover).unlink()
+
+
+async def _where_in_queue(repo: DocumentRepository, settings: Settings) -> str | None:
+    """Back-pressure made visible: past the bound, the upload still succeeds and says how many
+    documents are ahead and, from recent throughput, roughly how long that is."""
+    waiting = await jobs.backlog()
+    if waiting is None or waiting <= settings.queue_backlog_bound:
+        return None
+    rate = await repo.finished_per_second()
+    estimate = f", about {max(1, round(waiting / rate / 60))} min" if rate > 0 else ""
+    return f"Queued: {waiting} documents ahead of this one{estimate}"
 
 
 async def get_visible(

@@ -78,7 +78,7 @@ async def reprocess(
     record(session, doc, "review.reprocess", actor=user.email,
            message=body.note or f"Reprocess from {body.from_stage.value}",
            data={"from_status": was, "from_stage": body.from_stage.value})
-    jobs.enqueue_stage(session, doc.id, body.from_stage)
+    jobs.enqueue_stage(session, doc, body.from_stage)
     return doc
 
 

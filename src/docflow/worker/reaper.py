@@ -44,8 +44,10 @@ def broker_queue_empty() -> bool | None:
     """None when the broker cannot be asked (then sending would fail anyway)."""
     try:
         client = _broker()
-        base = f"{get_settings().redis_namespace}:{jobs.QUEUE}"
-        keys = [base, *(f"{base}\x06\x16{p}" for p in (3, 6, 9))]
+        keys = []
+        for queue in jobs.stage_queues():
+            base = f"{get_settings().redis_namespace}:{queue}"
+            keys += [base, *(f"{base}\x06\x16{p}" for p in (3, 6, 9))]
         return sum(int(client.llen(k)) for k in keys) == 0
     except redis.RedisError:
         return None
@@ -73,7 +75,7 @@ def reap() -> ReapReport:
             record(session, doc, "stage.retry", actor=ACTOR,
                    data={"attempt": attempt, "max_attempts": settings.max_attempts,
                          "reason": "lease_expired"})
-            jobs.enqueue_stage(session, doc.id, stage)
+            jobs.enqueue_stage(session, doc, stage)
             report.resumed.append(str(doc.id))
     # Only when the queue has drained can a waiting document's task be known lost; before that
     # its message may simply be behind others.
@@ -85,7 +87,7 @@ def reap() -> ReapReport:
                 record(session, doc, "stage.requeued", actor=ACTOR,
                        message=f"Re-queued {stage.value}: its task was lost on the way to a worker",
                        data={"reason": "task_lost"})
-                jobs.enqueue_stage(session, doc.id, stage)
+                jobs.enqueue_stage(session, doc, stage)
                 report.requeued.append(str(doc.id))
     if report.resumed or report.failed or report.requeued:
         log.info("reaper: resumed %d, failed %d, requeued %d",

@@ -109,7 +109,7 @@ class Progress:
         }])
 
 
-def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str) -> None:
+def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None = None) -> None:
     settings = get_settings()
     owner = f"{HOST}:{os.getpid()}:{task_id}"
     spec = SPECS[stage]
@@ -124,7 +124,8 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str) -> None:
         doc.message = (f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of "
                        f"{settings.max_attempts})" if doc.attempts > 1 else f"{verb}…")
         doc.timings = {**(doc.timings or {}), stage.value: {"started_at": _iso()}}
-        data: dict[str, Any] = {"attempt": doc.attempts, "max_attempts": settings.max_attempts}
+        data: dict[str, Any] = {"attempt": doc.attempts, "max_attempts": settings.max_attempts,
+                                "queue": queue, "worker": HOST}
         record(session, doc, "stage.started", actor=actor(), data=data)
         started = time.perf_counter()
         inputs = _load(spec, session, doc)
@@ -180,7 +181,7 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str) -> None:
             record(session, doc, "document.review", actor=actor())
         else:
             doc.stage, doc.enqueued_at = following.value, datetime.now(UTC)
-            jobs.enqueue_stage(session, doc.id, following)
+            jobs.enqueue_stage(session, doc, following)
 
 
 def _load(spec: Any, session: Any, doc: Document) -> Any:

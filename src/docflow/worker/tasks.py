@@ -36,7 +36,8 @@ RETRY = {
 def _stage_task(stage: Stage) -> Task:  # type: ignore[type-arg]
     @celery_app.task(name=f"documents.{stage.value}", bind=True, **RETRY)
     def run(self: Task, document_id: str) -> None:  # type: ignore[type-arg]
-        run_stage(uuid.UUID(document_id), stage, self.request.id or "unknown")
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        run_stage(uuid.UUID(document_id), stage, self.request.id or "unknown", queue)
 
     return run  # type: ignore[no-any-return]
 
