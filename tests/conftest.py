@@ -37,8 +37,9 @@ class Infra:
 
     def drop(self) -> None:
         name = make_url(self.database_url).database
-        engine = create_engine(make_url(self._admin_url).set(database="postgres"),
-                               isolation_level="AUTOCOMMIT")
+        engine = create_engine(
+            make_url(self._admin_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
@@ -79,23 +80,34 @@ class Stack:
 def spawn(name: str, argv: list[str], env: dict[str, str], tmp: Path) -> Proc:
     log = tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
     handle = log.open("wb")
-    process = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                               cwd=ROOT, start_new_session=True)
+    process = subprocess.Popen(
+        argv, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+    )
     return Proc(name, process, log)
 
 
-def start_api(infra: Infra, port: int | None = None, extra_env: dict[str, str] | None = None) -> tuple[Proc, str]:
+def start_api(
+    infra: Infra, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> tuple[Proc, str]:
     port = port or free_port()
-    proc = spawn("api", [sys.executable, "-m", "docflow.cli", "api", "--port", str(port)],
-                 {**infra.env, **(extra_env or {})}, infra.tmp)
+    proc = spawn(
+        "api",
+        [sys.executable, "-m", "docflow.cli", "api", "--port", str(port)],
+        {**infra.env, **(extra_env or {})},
+        infra.tmp,
+    )
     return proc, f"http://127.0.0.1:{port}"
 
 
-def start_worker(infra: Infra, name: str = "w1", concurrency: int = 2,
-                 extra_env: dict[str, str] | None = None) -> Proc:
-    return spawn(f"worker-{name}", [sys.executable, "-m", "docflow.cli", "worker", "-c",
-                                    str(concurrency), "-n", f"{name}@%h"],
-                 {**infra.env, **(extra_env or {})}, infra.tmp)
+def start_worker(
+    infra: Infra, name: str = "w1", concurrency: int = 2, extra_env: dict[str, str] | None = None
+) -> Proc:
+    return spawn(
+        f"worker-{name}",
+        [sys.executable, "-m", "docflow.cli", "worker", "-c", str(concurrency), "-n", f"{name}@%h"],
+        {**infra.env, **(extra_env or {})},
+        infra.tmp,
+    )
 
 
 def wait_ready(base_url: str, procs: list[Proc], timeout: float = 60) -> None:
@@ -130,8 +142,9 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         redis_url = rd.start()
         servers.append(rd)
     run = uuid.uuid4().hex[:8]
-    database_url = make_url(base_db).set(database=f"docflow_test_{run}").render_as_string(
-        hide_password=False)
+    database_url = (
+        make_url(base_db).set(database=f"docflow_test_{run}").render_as_string(hide_password=False)
+    )
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -147,14 +160,21 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     ui = ROOT / "frontend" / "out"
     if ui.is_dir():
         env["DOCFLOW_UI_DIR"] = str(ui)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DOCFLOW_REDIS_NAMESPACE",
-                                           "DOCFLOW_SECRET_KEY")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in ("DATABASE_URL", "REDIS_URL", "DOCFLOW_REDIS_NAMESPACE", "DOCFLOW_SECRET_KEY")
+        }
+    )
     from docflow.config import get_settings
     from docflow.migrate import upgrade
 
     get_settings.cache_clear()
-    upgrade(make_url(database_url).set(drivername="postgresql+psycopg").render_as_string(
-        hide_password=False))
+    upgrade(
+        make_url(database_url)
+        .set(drivername="postgresql+psycopg")
+        .render_as_string(hide_password=False)
+    )
     infra = Infra(database_url, redis_url, env["DOCFLOW_REDIS_NAMESPACE"], env, tmp, base_db)
     yield infra
     try:
@@ -166,9 +186,23 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
 
 def create_user(infra: Infra, email: str, role: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "docflow.cli", "users", "create", "--email", email, "--password",
-         PASSWORD, "--role", role],
-        env=infra.env, check=True, capture_output=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "docflow.cli",
+            "users",
+            "create",
+            "--email",
+            email,
+            "--password",
+            PASSWORD,
+            "--role",
+            role,
+        ],
+        env=infra.env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
     )
 
 
@@ -178,8 +212,12 @@ def stack(infra: Infra) -> Iterator[Stack]:
     worker = start_worker(infra)
     try:
         wait_ready(base_url, [api, worker])
-        users = {"uploader": "uploader@example.com", "other": "other@example.com",
-                 "reviewer": "reviewer@example.com", "admin": "admin@example.com"}
+        users = {
+            "uploader": "uploader@example.com",
+            "other": "other@example.com",
+            "reviewer": "reviewer@example.com",
+            "admin": "admin@example.com",
+        }
         for name, email in users.items():
             create_user(infra, email, "uploader" if name == "other" else name)
         yield Stack(infra, base_url, api, worker, users)

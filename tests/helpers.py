@@ -29,11 +29,19 @@ async def login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def upload(client: httpx.AsyncClient, headers: dict[str, str], name: str, data: bytes,
-                 content_type: str = "application/octet-stream",
-                 extra: dict[str, str] | None = None) -> dict[str, Any]:
-    response = await client.post("/api/v1/documents", headers={**headers, **(extra or {})},
-                                 files={"file": (name, data, content_type)})
+async def upload(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    name: str,
+    data: bytes,
+    content_type: str = "application/octet-stream",
+    extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/documents",
+        headers={**headers, **(extra or {})},
+        files={"file": (name, data, content_type)},
+    )
     assert response.status_code in (200, 201), response.text
     body: dict[str, Any] = response.json()
     return body
@@ -59,16 +67,24 @@ async def frames(response: httpx.Response) -> AsyncIterator[Frame]:
                 event_id = int(value)
 
 
-async def follow(client: httpx.AsyncClient, headers: dict[str, str], doc_id: str, *,
-                 until: set[str] | None = None, last_event_id: int | None = None,
-                 stop_after: int | None = None, timeout: float = 60) -> list[Frame]:
+async def follow(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    doc_id: str,
+    *,
+    until: set[str] | None = None,
+    last_event_id: int | None = None,
+    stop_after: int | None = None,
+    timeout: float = 60,
+) -> list[Frame]:
     """Read the document's stream until its status reaches `until` (or `stop_after` id'd events)."""
     until = until or {"review", "failed", "rejected", "finalised"}
     got: list[Frame] = []
     extra = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
     async with asyncio.timeout(timeout):
-        async with client.stream("GET", f"/api/v1/documents/{doc_id}/stream",
-                                 headers={**headers, **extra}, timeout=None) as response:
+        async with client.stream(
+            "GET", f"/api/v1/documents/{doc_id}/stream", headers={**headers, **extra}, timeout=None
+        ) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             async for frame in frames(response):
@@ -83,11 +99,18 @@ async def follow(client: httpx.AsyncClient, headers: dict[str, str], doc_id: str
     return got
 
 
-async def wait_status(client: httpx.AsyncClient, headers: dict[str, str], doc_id: str,
-                      statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+async def wait_status(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    doc_id: str,
+    statuses: set[str],
+    timeout: float = 60,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        body: dict[str, Any] = (await client.get(f"/api/v1/documents/{doc_id}", headers=headers)).json()
+        body: dict[str, Any] = (
+            await client.get(f"/api/v1/documents/{doc_id}", headers=headers)
+        ).json()
         if body.get("status") in statuses:
             return body
         if time.monotonic() > deadline:

@@ -72,11 +72,27 @@ class EmbeddedRedis:
         self.data.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data.resolve()), "--appendonly", "yes", "--save", "",
-             "--maxmemory-policy", "noeviction", "--daemonize", "no",
-             "--logfile", str((self.data / "redis.log").resolve())],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data.resolve()),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str((self.data / "redis.log").resolve()),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             # Its own session: a terminal's Ctrl-C must not stop Redis before the processes that
             # use it have shut down (the owner stops it last).
             start_new_session=True,

@@ -69,8 +69,9 @@ def enqueue(
 @lru_cache
 def _broker_async() -> aioredis.Redis:
     settings = get_settings()
-    return aioredis.Redis.from_url(settings.broker_url or settings.redis_url,
-                                   socket_connect_timeout=1, socket_timeout=1)
+    return aioredis.Redis.from_url(
+        settings.broker_url or settings.redis_url, socket_connect_timeout=1, socket_timeout=1
+    )
 
 
 async def backlog(queue: str = QUEUE) -> int | None:

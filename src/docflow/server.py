@@ -35,8 +35,15 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     )
     if workers > 1:
         uvicorn.run(
-            "docflow.app:create_app", factory=True, host=host, port=port, workers=workers,
-            proxy_headers=True, timeout_graceful_shutdown=10, log_config=None, access_log=False,
+            "docflow.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+            log_config=None,
+            access_log=False,
         )
         return
     Server(config).run()

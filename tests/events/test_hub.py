@@ -9,14 +9,22 @@ from docflow.events.sse import _Sent, frame
 
 
 def _event(doc: uuid.UUID, owner: uuid.UUID, event_id: int | None) -> dict[str, object]:
-    return {"id": event_id, "document_id": str(doc), "owner_id": str(owner), "type": "stage.started"}
+    return {
+        "id": event_id,
+        "document_id": str(doc),
+        "owner_id": str(owner),
+        "type": "stage.started",
+    }
 
 
 async def test_events_reach_only_the_streams_they_belong_to() -> None:
     hub = EventHub("redis://unused", "ch", queue_size=8)
     doc_a, doc_b, owner = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    async with hub.subscribe(document_id=doc_a) as a, hub.subscribe(owner_id=owner) as mine, \
-            hub.subscribe() as everything:
+    async with (
+        hub.subscribe(document_id=doc_a) as a,
+        hub.subscribe(owner_id=owner) as mine,
+        hub.subscribe() as everything,
+    ):
         hub.dispatch(_event(doc_a, owner, 1))
         hub.dispatch(_event(doc_b, uuid.uuid4(), 2))
         assert [a.queue.get_nowait()["id"]] == [1] and a.queue.empty()

@@ -38,8 +38,12 @@ class Rig:
         return self.env["DATABASE_URL"]
 
     def run(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
-        proc = spawn(name, [sys.executable, "-m", "docflow.cli", *args], {**self.env, **(env or {})},
-                     self.tmp)
+        proc = spawn(
+            name,
+            [sys.executable, "-m", "docflow.cli", *args],
+            {**self.env, **(env or {})},
+            self.tmp,
+        )
         self.procs.append(proc)
         return proc
 
@@ -48,11 +52,14 @@ class Rig:
         return self.run("api", "api", "--port", str(port), env=env), f"http://127.0.0.1:{port}"
 
     def worker(self, name: str, concurrency: int = 2, env: dict[str, str] | None = None) -> Proc:
-        return self.run(f"worker-{name}", "worker", "-c", str(concurrency), "-n", f"{name}@%h",
-                        env=env)
+        return self.run(
+            f"worker-{name}", "worker", "-c", str(concurrency), "-n", f"{name}@%h", env=env
+        )
 
     def beat(self) -> Proc:
-        return self.run("beat", "beat", env={"DOCFLOW_VAR_DIR": str(self.tmp / f"beat-{uuid.uuid4().hex[:4]}")})
+        return self.run(
+            "beat", "beat", env={"DOCFLOW_VAR_DIR": str(self.tmp / f"beat-{uuid.uuid4().hex[:4]}")}
+        )
 
     def sql(self, query: str, *params: object) -> list[tuple[object, ...]]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -103,7 +110,9 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     from docflow.migrate import upgrade
 
     dsn = make_url(base).set(database="docflow").render_as_string(hide_password=False)
-    upgrade(make_url(dsn).set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    upgrade(
+        make_url(dsn).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    )
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -117,9 +126,25 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DOCFLOW_UI_DIR", None)
-    subprocess.run([sys.executable, "-m", "docflow.cli", "users", "create", "--email",
-                    "u@example.com", "--password", PASSWORD, "--role", "admin"],
-                   env=env, check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "docflow.cli",
+            "users",
+            "create",
+            "--email",
+            "u@example.com",
+            "--password",
+            PASSWORD,
+            "--role",
+            "admin",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     rig = Rig(tmp_path, pg, redis, env)
     try:
         yield rig

@@ -41,8 +41,11 @@ def test_two_reapers_at_once_enqueue_each_orphan_once(rig: Rig) -> None:
     client, auth = _client(base)
     ids = [_upload(client, auth, f"orphan-{n}.txt", TEXT) for n in range(20)]
     # and some whose worker vanished mid-stage: processing, lease long expired
-    rig.sql("update documents set status = 'processing', lease_owner = 'gone:1:x', attempts = 1, "
-            "lease_until = now() - interval '1 minute' where id = any(%s::uuid[])", ids[:10])
+    rig.sql(
+        "update documents set status = 'processing', lease_owner = 'gone:1:x', attempts = 1, "
+        "lease_until = now() - interval '1 minute' where id = any(%s::uuid[])",
+        ids[:10],
+    )
     rig.sql("update documents set enqueued_at = now() - interval '1 minute'")
     barrier = threading.Barrier(4)
     outputs: list[bytes] = []
@@ -58,12 +61,14 @@ def test_two_reapers_at_once_enqueue_each_orphan_once(rig: Rig) -> None:
         t.start()
     for t in threads:
         t.join()
-    events = rig.sql("select document_id, type from document_events "
-                     "where type in ('stage.retry', 'stage.requeued')")
+    events = rig.sql(
+        "select document_id, type from document_events "
+        "where type in ('stage.retry', 'stage.requeued')"
+    )
     per_doc: dict[str, int] = {}
     for doc_id, _ in events:
         per_doc[str(doc_id)] = per_doc.get(str(doc_id), 0) + 1
-    assert per_doc == {i: 1 for i in ids}, outputs
+    assert per_doc == dict.fromkeys(ids, 1), outputs
     queued = sum(int(rig.redis_llen("faults:documents")) for _ in [0])
     assert queued == 20, "exactly one task per orphan sits in the broker"
 
@@ -73,14 +78,21 @@ def test_a_stage_outliving_the_visibility_timeout_runs_once(rig: Rig) -> None:
     _, base = rig.api(env=slow)
     wait_api(base)
     client, auth = _client(base)
-    doc = _upload(client, auth, "slow.pdf",
-                  make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"][:400] for i in range(1900)]))
+    doc = _upload(
+        client,
+        auth,
+        "slow.pdf",
+        make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"][:400] for i in range(1900)]),
+    )
     first = rig.worker("w1", concurrency=1, env=slow)
     second = rig.worker("w2", concurrency=1, env=slow)
     _wait_settled(rig, [doc], timeout=180)
     assert check(rig)[doc] == "review", rig.sql("select error from documents")
-    started = rig.sql("select count(*) from document_events where document_id = %s and "
-                      "type = 'stage.started' and stage = 'extract'", doc)
+    started = rig.sql(
+        "select count(*) from document_events where document_id = %s and "
+        "type = 'stage.started' and stage = 'extract'",
+        doc,
+    )
     assert started[0][0] == 1, "the lease held off the redelivered copy"
     logs = first.log.read_text() + second.log.read_text()
     assert logs.count("already done or claimed elsewhere") >= 1, "the broker did redeliver"
@@ -123,7 +135,10 @@ def test_postgres_restart_mid_run_gives_503_not_500(rig: Rig) -> None:
         if response.status_code == 503:
             assert response.json()["error"]["code"] == "service_unavailable"
     ready = client.get("/api/v1/health/ready")
-    assert ready.status_code == 503 and ready.json()["error"]["details"]["checks"]["postgres"]["ok"] is False
+    assert (
+        ready.status_code == 503
+        and ready.json()["error"]["details"]["checks"]["postgres"]["ok"] is False
+    )
     assert codes == {503}, codes
     time.sleep(3)
     rig.start_postgres()

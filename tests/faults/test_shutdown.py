@@ -23,9 +23,12 @@ def test_api_stop_closes_streams_with_a_retry_hint(rig: Rig) -> None:
 
     async def scenario() -> tuple[list[str], float]:
         lines: list[str] = []
-        async with httpx.AsyncClient(base_url=base, timeout=30) as aclient, aclient.stream(
-            "GET", f"/api/v1/documents/{doc}/stream", headers=auth, timeout=None
-        ) as response:
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as aclient,
+            aclient.stream(
+                "GET", f"/api/v1/documents/{doc}/stream", headers=auth, timeout=None
+            ) as response,
+        ):
             iterator = response.aiter_lines()
             while not any(line.startswith("event: snapshot") for line in lines):
                 lines.append(await iterator.__anext__())
@@ -44,22 +47,29 @@ def test_api_stop_closes_streams_with_a_retry_hint(rig: Rig) -> None:
 
 
 def test_worker_warm_shutdown_finishes_its_stage(rig: Rig) -> None:
-    api, base = rig.api()
+    _api, base = rig.api()
     worker = rig.worker("w1", concurrency=1)
     rig.beat()
     wait_api(base)
     client, auth = _client(base)
-    doc = _upload(client, auth, "long.pdf",
-                  make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"][:400] for i in range(1500)]))
+    doc = _upload(
+        client,
+        auth,
+        "long.pdf",
+        make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"][:400] for i in range(1500)]),
+    )
     deadline = time.monotonic() + 60
-    while not rig.sql("select 1 from documents where stage = 'extract' and lease_owner is not null"):
+    while not rig.sql(
+        "select 1 from documents where stage = 'extract' and lease_owner is not null"
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     worker.process.send_signal(signal.SIGTERM)  # as `docker stop` or systemd would
     assert worker.process.wait(60) == 0
     # The stage in hand was finished, not abandoned: extract completed exactly once, no retry.
-    events = rig.sql("select type, stage from document_events where document_id = %s order by id",
-                     doc)
+    events = rig.sql(
+        "select type, stage from document_events where document_id = %s order by id", doc
+    )
     assert ("stage.completed", "extract") in events
     assert not any(kind == "stage.retry" for kind, _ in events)
     rig.worker("w2", concurrency=1)

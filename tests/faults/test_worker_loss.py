@@ -16,8 +16,9 @@ from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
 
 def _client(base_url: str) -> tuple[httpx.Client, dict[str, str]]:
     client = httpx.Client(base_url=base_url, timeout=30)
-    token = client.post("/api/v1/auth/login",
-                        json={"email": "u@example.com", "password": PASSWORD}).json()
+    token = client.post(
+        "/api/v1/auth/login", json={"email": "u@example.com", "password": PASSWORD}
+    ).json()
     client.cookies.clear()
     return client, {"Authorization": f"Bearer {token['access_token']}"}
 
@@ -31,21 +32,32 @@ def _upload(client: httpx.Client, headers: dict[str, str], name: str, data: byte
 def _wait_settled(rig: Rig, ids: list[str], timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        rows = rig.sql("select count(*) from documents where id = any(%s::uuid[]) and status in "
-                       "('review','finalised','rejected','failed')", ids)
+        rows = rig.sql(
+            "select count(*) from documents where id = any(%s::uuid[]) and status in "
+            "('review','finalised','rejected','failed')",
+            ids,
+        )
         if rows[0][0] == len(ids):
             return time.monotonic() - started
         time.sleep(0.25)
-    left = rig.sql("select id, status, stage, message from documents where id = any(%s::uuid[]) "
-                   "and status not in ('review','failed')", ids)
+    left = rig.sql(
+        "select id, status, stage, message from documents where id = any(%s::uuid[]) "
+        "and status not in ('review','failed')",
+        ids,
+    )
     raise AssertionError(f"not settled after {timeout}s: {left}")
 
 
-def _kill_running(rig: Rig, stage: str, times: int, stop: threading.Event, killed: list[int]) -> None:
+def _kill_running(
+    rig: Rig, stage: str, times: int, stop: threading.Event, killed: list[int]
+) -> None:
     """Play the OOM killer: SIGKILL the worker child that holds a `stage` lease."""
     while len(killed) < times and not stop.is_set():
-        rows = rig.sql("select lease_owner from documents where stage = %s and lease_owner is "
-                       "not null and status = 'processing' limit 1", stage)
+        rows = rig.sql(
+            "select lease_owner from documents where stage = %s and lease_owner is "
+            "not null and status = 'processing' limit 1",
+            stage,
+        )
         if rows:
             pid = int(str(rows[0][0]).split(":")[1])
             if pid not in killed:
@@ -58,7 +70,7 @@ def _kill_running(rig: Rig, stage: str, times: int, stop: threading.Event, kille
 
 
 def test_killing_worker_children_mid_extract_loses_nothing(rig: Rig) -> None:
-    api, base = rig.api()
+    _api, base = rig.api()
     rig.worker("w1", concurrency=2)
     rig.beat()
     wait_api(base)
@@ -76,9 +88,11 @@ def test_killing_worker_children_mid_extract_loses_nothing(rig: Rig) -> None:
     assert [statuses[i] for i in ids] == ["review"] * 50
     # Each lost attempt is shown: the reaper's "Worker lost during extract — resuming, attempt 2
     # of 3", or a redelivered task's "resuming after a lost worker, attempt 2 of 3".
-    shown = rig.sql("select message from document_events where stage = 'extract' and "
-                    "(type = 'stage.retry' or (type = 'stage.started' and message like "
-                    "'%%lost worker%%'))")
+    shown = rig.sql(
+        "select message from document_events where stage = 'extract' and "
+        "(type = 'stage.retry' or (type = 'stage.started' and message like "
+        "'%%lost worker%%'))"
+    )
     assert len(shown) >= len(killed), shown
     assert all("attempt 2 of 3" in str(m[0]) or "attempt 3 of 3" in str(m[0]) for m in shown)
     for ext in ("approve",):
@@ -89,7 +103,7 @@ def test_killing_worker_children_mid_extract_loses_nothing(rig: Rig) -> None:
 
 
 def test_whole_worker_killed_then_replaced_completes_within_the_bound(rig: Rig) -> None:
-    api, base = rig.api()
+    _api, base = rig.api()
     first = rig.worker("w1", concurrency=2)
     rig.beat()
     wait_api(base)
@@ -111,19 +125,25 @@ def test_whole_worker_killed_then_replaced_completes_within_the_bound(rig: Rig) 
 
 
 def test_a_poison_document_fails_after_the_attempt_limit_and_others_finish(rig: Rig) -> None:
-    api, base = rig.api()
+    _api, base = rig.api()
     rig.worker("w1", concurrency=2)
     rig.beat()
     wait_api(base)
     client, auth = _client(base)
-    poison = _upload(client, auth, "poison.pdf",
-                     make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(400)]))
+    poison = _upload(
+        client,
+        auth,
+        "poison.pdf",
+        make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(400)]),
+    )
     stop, killed = threading.Event(), []
 
     def kill_poison() -> None:
         while not stop.is_set():
-            rows = rig.sql("select lease_owner from documents where id = %s and lease_owner is "
-                           "not null", poison)
+            rows = rig.sql(
+                "select lease_owner from documents where id = %s and lease_owner is not null",
+                poison,
+            )
             if rows:
                 pid = int(str(rows[0][0]).split(":")[1])
                 if pid not in killed:
@@ -136,8 +156,9 @@ def test_a_poison_document_fails_after_the_attempt_limit_and_others_finish(rig: 
 
     killer = threading.Thread(target=kill_poison)
     killer.start()
-    others = [_upload(client, auth, f"ok-{n}.txt", SAMPLE_TEXTS["letter"].encode())
-              for n in range(10)]
+    others = [
+        _upload(client, auth, f"ok-{n}.txt", SAMPLE_TEXTS["letter"].encode()) for n in range(10)
+    ]
     try:
         _wait_settled(rig, [*others, poison], timeout=120)
     finally:
@@ -148,8 +169,12 @@ def test_a_poison_document_fails_after_the_attempt_limit_and_others_finish(rig: 
     assert statuses[poison] == "failed"
     error = rig.sql("select error, attempts from documents where id = %s", poison)[0]
     assert "lost 3 times" in str(error[0]), error
-    kinds = [r[0] for r in rig.sql("select type from document_events where document_id = %s "
-                                  "order by id", poison)]
+    kinds = [
+        r[0]
+        for r in rig.sql(
+            "select type from document_events where document_id = %s order by id", poison
+        )
+    ]
     # Three tries, each one visible: the reaper's retry event or a redelivered task's resumption.
     assert kinds.count("stage.started") == 3 and kinds[-1] == "document.failed"
     assert 1 <= kinds.count("stage.retry") <= 2

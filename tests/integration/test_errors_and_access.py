@@ -6,11 +6,11 @@ import logging
 
 import httpx
 import pytest
-
-from docflow.app import create_app
 from tests.conftest import Stack
 from tests.fixtures.files import SAMPLE_TEXTS
 from tests.helpers import assert_envelope, login, upload, wait_status
+
+from docflow.app import create_app
 
 
 @pytest.fixture
@@ -23,23 +23,37 @@ async def test_framework_errors_use_the_envelope(client: httpx.AsyncClient, stac
     me = await login(client, stack.users["uploader"])
     assert_envelope(await client.get("/api/v1/nothing-here", headers=me), 404, "not_found")
     assert_envelope(await client.delete("/api/v1/documents", headers=me), 405, "method_not_allowed")
-    error = assert_envelope(await client.get("/api/v1/documents/not-a-uuid", headers=me), 422,
-                            "validation_error")
+    error = assert_envelope(
+        await client.get("/api/v1/documents/not-a-uuid", headers=me), 422, "validation_error"
+    )
     assert error["details"]["errors"][0]["loc"] == ["path", "document_id"]
-    assert_envelope(await client.get("/api/v1/documents", headers=me,
-                                     params={"page_size": 100000}), 422, "validation_error")
+    assert_envelope(
+        await client.get("/api/v1/documents", headers=me, params={"page_size": 100000}),
+        422,
+        "validation_error",
+    )
     assert_envelope(await client.get("/api/v1/documents"), 401, "unauthorized")
-    assert_envelope(await client.get("/api/v1/documents",
-                                     headers={"Authorization": "Bearer nonsense"}), 401,
-                    "unauthorized")
-    assert_envelope(await client.post("/api/v1/auth/login",
-                                      json={"email": stack.users["uploader"], "password": "nope"}),
-                    401, "unauthorized")
-    assert_envelope(await client.post("/api/v1/auth/login", json={"email": "x@y.z"}), 422,
-                    "validation_error")
+    assert_envelope(
+        await client.get("/api/v1/documents", headers={"Authorization": "Bearer nonsense"}),
+        401,
+        "unauthorized",
+    )
+    assert_envelope(
+        await client.post(
+            "/api/v1/auth/login", json={"email": stack.users["uploader"], "password": "nope"}
+        ),
+        401,
+        "unauthorized",
+    )
+    assert_envelope(
+        await client.post("/api/v1/auth/login", json={"email": "x@y.z"}), 422, "validation_error"
+    )
     assert_envelope(await client.post("/api/v1/documents", headers=me), 422, "validation_error")
-    assert_envelope(await client.get("/api/v1/documents/00000000-0000-0000-0000-000000000000",
-                                     headers=me), 404, "not_found")
+    assert_envelope(
+        await client.get("/api/v1/documents/00000000-0000-0000-0000-000000000000", headers=me),
+        404,
+        "not_found",
+    )
 
 
 async def test_unexpected_crash_is_a_500_with_a_request_id_and_nothing_internal(
@@ -69,15 +83,26 @@ async def test_invalid_transitions_are_409(client: httpx.AsyncClient, stack: Sta
     await wait_status(client, me, doc["id"], {"review"})
     ok = await client.post(f"/api/v1/review/{doc['id']}/approve", headers=boss)
     assert ok.status_code == 200
-    for action, body in (("approve", None), ("reject", {"reason": "late"}),
-                         ("reprocess", {"from_stage": "extract"})):
-        error = assert_envelope(await client.post(f"/api/v1/review/{doc['id']}/{action}",
-                                                  headers=boss, json=body), 409,
-                                "invalid_transition")
+    for action, body in (
+        ("approve", None),
+        ("reject", {"reason": "late"}),
+        ("reprocess", {"from_stage": "extract"}),
+    ):
+        error = assert_envelope(
+            await client.post(f"/api/v1/review/{doc['id']}/{action}", headers=boss, json=body),
+            409,
+            "invalid_transition",
+        )
         assert error["details"]["status"] == "finalised"
-    assert_envelope(await client.post(f"/api/v1/review/{doc['id']}/reject", headers=boss,
-                                      json={"reason": "x", "status": "review"}), 422,
-                    "validation_error")
+    assert_envelope(
+        await client.post(
+            f"/api/v1/review/{doc['id']}/reject",
+            headers=boss,
+            json={"reason": "x", "status": "review"},
+        ),
+        422,
+        "validation_error",
+    )
 
 
 async def test_another_users_document_is_404_on_every_route(
@@ -94,9 +119,15 @@ async def test_another_users_document_is_404_on_every_route(
         assert (await client.get(path, headers=boss)).status_code == 200 or path.endswith("stream")
     for action in ("approve", "reject", "reprocess"):
         # an uploader may not review at all, even their own documents
-        assert_envelope(await client.post(f"/api/v1/review/{doc['id']}/{action}",
-                                          headers=owner, json={"reason": "x"} if action == "reject" else None),
-                        403, "forbidden")
+        assert_envelope(
+            await client.post(
+                f"/api/v1/review/{doc['id']}/{action}",
+                headers=owner,
+                json={"reason": "x"} if action == "reject" else None,
+            ),
+            403,
+            "forbidden",
+        )
     listing = (await client.get("/api/v1/documents", headers=stranger)).json()
     assert doc["id"] not in {d["id"] for d in listing["items"]}
     exported = (await client.get("/api/v1/export", headers=stranger)).json()

@@ -23,8 +23,9 @@ async def client(stack: Stack) -> httpx.AsyncClient:
 
 
 async def _collect(client: httpx.AsyncClient, headers: dict[str, str], into: list[Frame]) -> None:
-    async with client.stream("GET", "/api/v1/documents/stream", headers=headers,
-                             timeout=None) as response:
+    async with client.stream(
+        "GET", "/api/v1/documents/stream", headers=headers, timeout=None
+    ) as response:
         async for frame in frames(response):
             into.append(frame)
 
@@ -43,11 +44,21 @@ async def test_pdf_and_docx_stream_every_stage_then_approve_and_export(
     mine: list[Frame] = []
     watcher = asyncio.create_task(_collect(client, me, mine))
     await asyncio.sleep(0.5)
-    pdf = await upload(client, me, "quarterly report.pdf", make_pdf(_pages(40), title="Q3 report"),
-                       "application/pdf")
+    pdf = await upload(
+        client,
+        me,
+        "quarterly report.pdf",
+        make_pdf(_pages(40), title="Q3 report"),
+        "application/pdf",
+    )
     assert pdf["status"] == "uploaded"
-    docx = await upload(client, me, "invoice.docx", make_docx(SAMPLE_TEXTS["invoice"].split(". ")),
-                        "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    docx = await upload(
+        client,
+        me,
+        "invoice.docx",
+        make_docx(SAMPLE_TEXTS["invoice"].split(". ")),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )
 
     for doc in (pdf, docx):
         frames = await follow(client, me, doc["id"], until={"review"}, last_event_id=0)
@@ -89,8 +100,11 @@ async def test_pdf_and_docx_stream_every_stage_then_approve_and_export(
     docx_body = (await client.get(f"/api/v1/documents/{docx['id']}", headers=me)).json()
     assert docx_body["category"] == "invoice"
 
-    approved = await client.post(f"/api/v1/review/{pdf['id']}/approve", headers=boss,
-                                 json={"category": "academic_paper", "keywords": ["quarterly", "report"]})
+    approved = await client.post(
+        f"/api/v1/review/{pdf['id']}/approve",
+        headers=boss,
+        json={"category": "academic_paper", "keywords": ["quarterly", "report"]},
+    )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "finalised"
     assert approved.json()["keywords"] == ["quarterly", "report"]
@@ -110,8 +124,10 @@ async def test_pdf_and_docx_stream_every_stage_then_approve_and_export(
     trail = (await client.get(f"/api/v1/documents/{pdf['id']}/events", headers=me)).json()
     last = trail[-1]
     assert last["type"] == "review.approved" and last["actor"] == stack.users["reviewer"]
-    assert last["data"]["corrections"]["category"] == {"from": body["category"],
-                                                       "to": "academic_paper"}
+    assert last["data"]["corrections"]["category"] == {
+        "from": body["category"],
+        "to": "academic_paper",
+    }
 
 
 async def test_reconnect_with_last_event_id_gets_exactly_the_missing_events(
@@ -150,8 +166,9 @@ async def test_reject_during_processing_stops_the_pipeline(
     doc = await upload(client, me, "big.pdf", make_pdf(_pages(150)), "application/pdf")
     frames = await follow(client, me, doc["id"], stop_after=4, timeout=60)
     assert frames[-1].data["status"] in {"processing", "uploaded"}
-    rejected = await client.post(f"/api/v1/review/{doc['id']}/reject", headers=boss,
-                                 json={"reason": "wrong upload"})
+    rejected = await client.post(
+        f"/api/v1/review/{doc['id']}/reject", headers=boss, json={"reason": "wrong upload"}
+    )
     assert rejected.status_code == 200, rejected.text
     assert rejected.json()["status"] == "rejected"
     await wait_status(client, me, doc["id"], {"rejected"})
@@ -159,7 +176,7 @@ async def test_reject_during_processing_stops_the_pipeline(
     body = (await client.get(f"/api/v1/documents/{doc['id']}", headers=me)).json()
     assert body["status"] == "rejected"
     log = (await client.get(f"/api/v1/documents/{doc['id']}/events", headers=me)).json()
-    after = log[[e["type"] for e in log].index("review.rejected") + 1:]
+    after = log[[e["type"] for e in log].index("review.rejected") + 1 :]
     assert after == [], "nothing happens to a rejected document"
     again = await client.post(f"/api/v1/review/{doc['id']}/approve", headers=boss)
     assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_transition"
@@ -172,15 +189,24 @@ async def test_reprocess_from_a_stage_runs_again_and_keeps_one_text(
     boss = await login(client, stack.users["reviewer"])
     doc = await upload(client, me, "contract.txt", SAMPLE_TEXTS["contract"].encode(), "text/plain")
     await wait_status(client, me, doc["id"], {"review"})
-    response = await client.post(f"/api/v1/review/{doc['id']}/reprocess", headers=boss,
-                                 json={"from_stage": "analyze", "note": "check keywords"})
+    response = await client.post(
+        f"/api/v1/review/{doc['id']}/reprocess",
+        headers=boss,
+        json={"from_stage": "analyze", "note": "check keywords"},
+    )
     assert response.status_code == 200 and response.json()["status"] == "processing"
     await wait_status(client, me, doc["id"], {"review"})
     log = (await client.get(f"/api/v1/documents/{doc['id']}/events", headers=me)).json()
     types = [e["type"] for e in log]
-    after = types[types.index("review.reprocess"):]
-    assert after == ["review.reprocess", "stage.started", "stage.completed", "stage.started",
-                     "stage.completed", "document.review"]
+    after = types[types.index("review.reprocess") :]
+    assert after == [
+        "review.reprocess",
+        "stage.started",
+        "stage.completed",
+        "stage.started",
+        "stage.completed",
+        "document.review",
+    ]
     assert log[types.index("review.reprocess")]["message"] == "check keywords"
     text = (await client.get(f"/api/v1/documents/{doc['id']}/text", headers=me)).json()["text"]
     assert "Agreement" in text or "agreement" in text
@@ -191,15 +217,23 @@ async def test_bad_files_fail_with_a_reason_and_never_stay_processing(
 ) -> None:
     me = await login(client, stack.users["uploader"])
     empty = await upload(client, me, "empty.txt", b"", "text/plain")
-    broken = await upload(client, me, "broken.pdf", b"%PDF-1.7\n1 0 obj<<>>\nnot really", "application/pdf")
-    locked = await upload(client, me, "locked.pdf", make_pdf(["secret"], password="pw"),
-                          "application/pdf")
+    broken = await upload(
+        client, me, "broken.pdf", b"%PDF-1.7\n1 0 obj<<>>\nnot really", "application/pdf"
+    )
+    locked = await upload(
+        client, me, "locked.pdf", make_pdf(["secret"], password="pw"), "application/pdf"
+    )
     good = await upload(client, me, "fine.txt", SAMPLE_TEXTS["letter"].encode(), "text/plain")
     for doc in (empty, broken, locked):
         body = await wait_status(client, me, doc["id"], {"failed", "review"})
         assert body["status"] == "failed", body
         assert body["error"] and "Traceback" not in body["error"]
-    assert "empty" in (await client.get(f"/api/v1/documents/{empty['id']}", headers=me)).json()["error"].lower()
+    assert (
+        "empty"
+        in (await client.get(f"/api/v1/documents/{empty['id']}", headers=me))
+        .json()["error"]
+        .lower()
+    )
     locked_body = (await client.get(f"/api/v1/documents/{locked['id']}", headers=me)).json()
     assert "password" in locked_body["error"].lower()
     assert (await wait_status(client, me, good["id"], {"review", "failed"}))["status"] == "review"
@@ -210,10 +244,16 @@ async def test_idempotency_key_returns_the_same_document(
 ) -> None:
     me = await login(client, stack.users["uploader"])
     key = {"Idempotency-Key": "upload-abc-123"}
-    first = await client.post("/api/v1/documents", headers={**me, **key},
-                              files={"file": ("a.txt", b"hello world " * 20, "text/plain")})
-    second = await client.post("/api/v1/documents", headers={**me, **key},
-                               files={"file": ("a.txt", b"hello world " * 20, "text/plain")})
+    first = await client.post(
+        "/api/v1/documents",
+        headers={**me, **key},
+        files={"file": ("a.txt", b"hello world " * 20, "text/plain")},
+    )
+    second = await client.post(
+        "/api/v1/documents",
+        headers={**me, **key},
+        files={"file": ("a.txt", b"hello world " * 20, "text/plain")},
+    )
     assert first.status_code == 201 and second.status_code == 200
     assert first.json()["id"] == second.json()["id"]
     listing = (await client.get("/api/v1/documents", headers=me, params={"q": "a.txt"})).json()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from tests.conftest import Stack, start_api, wait_ready
 from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
 from tests.helpers import login, upload, wait_status
@@ -19,20 +18,31 @@ async def test_heavy_documents_wait_for_a_heavy_worker_and_small_ones_do_not(sta
         wait_ready(url, [api, light])
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             me = await login(client, stack.users["uploader"])
-            big = await upload(client, me, "big.pdf",
-                               make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(80)]),
-                               "application/pdf")
-            small = await upload(client, me, "small.txt", SAMPLE_TEXTS["letter"].encode(),
-                                 "text/plain")
+            big = await upload(
+                client,
+                me,
+                "big.pdf",
+                make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(80)]),
+                "application/pdf",
+            )
+            small = await upload(
+                client, me, "small.txt", SAMPLE_TEXTS["letter"].encode(), "text/plain"
+            )
             assert (await wait_status(client, me, small["id"], {"review"}))["status"] == "review"
             waiting = (await client.get(f"/api/v1/documents/{big['id']}", headers=me)).json()
             assert waiting["status"] == "processing" and waiting["stage"] == "extract"
             heavy = start_worker_on(stack, env, "documents-heavy", "heavy")
             assert (await wait_status(client, me, big["id"], {"review"}))["status"] == "review"
             log = (await client.get(f"/api/v1/documents/{big['id']}/events", headers=me)).json()
-            queues = {e["stage"]: e["data"].get("queue") for e in log if e["type"] == "stage.started"}
-            assert queues == {"validate": "documents", "extract": "documents-heavy",
-                              "analyze": "documents", "categorize": "documents"}
+            queues = {
+                e["stage"]: e["data"].get("queue") for e in log if e["type"] == "stage.started"
+            }
+            assert queues == {
+                "validate": "documents",
+                "extract": "documents-heavy",
+                "analyze": "documents",
+                "categorize": "documents",
+            }
     finally:
         for proc in (api, light, heavy):
             if proc is not None:
@@ -44,21 +54,39 @@ def start_worker_on(stack: Stack, env: dict[str, str], queues: str, name: str): 
 
     from tests.conftest import spawn
 
-    return spawn(f"worker-{name}", [sys.executable, "-m", "docflow.cli", "worker", "-c", "1",
-                                    "-Q", queues, "-n", f"{name}@%h"],
-                 {**stack.infra.env, **env}, stack.infra.tmp)
+    return spawn(
+        f"worker-{name}",
+        [
+            sys.executable,
+            "-m",
+            "docflow.cli",
+            "worker",
+            "-c",
+            "1",
+            "-Q",
+            queues,
+            "-n",
+            f"{name}@%h",
+        ],
+        {**stack.infra.env, **env},
+        stack.infra.tmp,
+    )
 
 
 async def test_a_deep_queue_still_accepts_uploads_and_says_how_far_back(stack: Stack) -> None:
-    env = {"DOCFLOW_REDIS_NAMESPACE": stack.infra.namespace + "-bp",
-           "DOCFLOW_QUEUE_BACKLOG_BOUND": "2"}
+    env = {
+        "DOCFLOW_REDIS_NAMESPACE": stack.infra.namespace + "-bp",
+        "DOCFLOW_QUEUE_BACKLOG_BOUND": "2",
+    }
     api, url = start_api(stack.infra, extra_env=env)  # and no worker at all
     try:
         wait_ready_api(url)
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             me = await login(client, stack.users["uploader"])
-            docs = [await upload(client, me, f"q{n}.txt", b"queued text " * 20, "text/plain")
-                    for n in range(5)]
+            docs = [
+                await upload(client, me, f"q{n}.txt", b"queued text " * 20, "text/plain")
+                for n in range(5)
+            ]
             assert all(d["status"] == "uploaded" for d in docs)
             assert docs[0]["message"] == "Waiting for a worker"
             assert docs[4]["message"].startswith("Queued: 4 documents ahead of this one")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.conftest import Stack, start_api, start_worker, wait_ready
 from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
 from tests.helpers import follow, login, upload, wait_status
@@ -19,12 +18,18 @@ async def test_reconnect_to_another_api_process_resumes_without_gap_or_duplicate
     second, second_url = start_api(stack.infra)
     try:
         wait_ready(second_url, [second])
-        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as one, \
-                httpx.AsyncClient(base_url=second_url, timeout=30) as two:
+        async with (
+            httpx.AsyncClient(base_url=stack.base_url, timeout=30) as one,
+            httpx.AsyncClient(base_url=second_url, timeout=30) as two,
+        ):
             me = await login(one, stack.users["uploader"])
-            doc = await upload(one, me, "moving.pdf",
-                               make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(60)]),
-                               "application/pdf")
+            doc = await upload(
+                one,
+                me,
+                "moving.pdf",
+                make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(60)]),
+                "application/pdf",
+            )
             first = await follow(one, me, doc["id"], stop_after=3, last_event_id=0)
             seen = [f.id for f in first if f.id is not None]
             rest = await follow(two, me, doc["id"], last_event_id=seen[-1], until={"review"})
@@ -42,8 +47,11 @@ async def test_filesystem_storage_backend_runs_the_same_path(
 ) -> None:
     """The default (database) backend runs through every other test; this runs the other one
     with its own API and worker sharing a directory, as two hosts would share a volume."""
-    env = {"DOCFLOW_STORAGE_BACKEND": backend, "DOCFLOW_STORAGE_PATH": str(tmp_path / "files"),
-           "DOCFLOW_REDIS_NAMESPACE": stack.infra.namespace + "-fs"}
+    env = {
+        "DOCFLOW_STORAGE_BACKEND": backend,
+        "DOCFLOW_STORAGE_PATH": str(tmp_path / "files"),
+        "DOCFLOW_REDIS_NAMESPACE": stack.infra.namespace + "-fs",
+    }
     api, url = start_api(stack.infra, extra_env=env)
     worker = start_worker(stack.infra, name="fs", extra_env=env)
     try:
@@ -58,8 +66,9 @@ async def test_filesystem_storage_backend_runs_the_same_path(
             assert body["page_count"] == 3
             stored = list((tmp_path / "files").rglob(doc["id"].replace("-", "")))
             assert len(stored) == 1 and stored[0].read_bytes() == pdf
-            assert (await client.post(f"/api/v1/review/{doc['id']}/approve",
-                                      headers=boss)).status_code == 200
+            assert (
+                await client.post(f"/api/v1/review/{doc['id']}/approve", headers=boss)
+            ).status_code == 200
             rows = (await client.get("/api/v1/export", headers=me)).json()
             assert doc["id"] in {r["id"] for r in rows}
     finally:

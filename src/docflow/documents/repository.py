@@ -60,7 +60,9 @@ class DocumentRepository:
         return doc
 
     async def by_idempotency_key(self, owner_id: uuid.UUID, key: str) -> Document | None:
-        stmt = select(Document).where(Document.owner_id == owner_id, Document.idempotency_key == key)
+        stmt = select(Document).where(
+            Document.owner_id == owner_id, Document.idempotency_key == key
+        )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def add(self, doc: Document) -> Document:
@@ -80,12 +82,18 @@ class DocumentRepository:
                 func.similarity(NAME, query), func.coalesce(func.ts_rank(DocumentText.tsv, tsq), 0)
             )
             base = base.where(
-                or_(NAME.op("%")(query), NAME.ilike(f"%{_like(query)}%"), DocumentText.tsv.op("@@")(tsq))
+                or_(
+                    NAME.op("%")(query),
+                    NAME.ilike(f"%{_like(query)}%"),
+                    DocumentText.tsv.op("@@")(tsq),
+                )
             )
             ordered = base.order_by(rank.desc(), Document.created_at.desc())
         else:
             ordered = base.order_by(Document.created_at.desc(), Document.id)
-        total = (await self.session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+        total = (
+            await self.session.execute(select(func.count()).select_from(base.subquery()))
+        ).scalar_one()
         rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars().all()
         return list(rows), int(total)
 

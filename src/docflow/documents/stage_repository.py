@@ -59,7 +59,9 @@ def extend_lease(session: Session, document_id: uuid.UUID, owner: str, lease: in
     return row is not None
 
 
-def lock_owned(session: Session, document_id: uuid.UUID, stage: Stage, owner: str) -> Document | None:
+def lock_owned(
+    session: Session, document_id: uuid.UUID, stage: Stage, owner: str
+) -> Document | None:
     stmt = (
         select(Document)
         .where(

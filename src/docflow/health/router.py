@@ -28,7 +28,11 @@ async def ready() -> JSONResponse:
     down = [name for name, c in checks.items() if not c["ok"]]
     return JSONResponse(
         status_code=503,
-        content={"error": {"code": "service_unavailable",
-                           "message": f"Not ready: {', '.join(down)} unavailable.",
-                           "details": {"checks": checks}}},
+        content={
+            "error": {
+                "code": "service_unavailable",
+                "message": f"Not ready: {', '.join(down)} unavailable.",
+                "details": {"checks": checks},
+            }
+        },
     )

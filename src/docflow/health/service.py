@@ -27,8 +27,10 @@ async def _redis() -> dict[str, Any]:
 
 async def _workers() -> dict[str, Any]:
     prefix = get_settings().workers_key_prefix
-    names = [key.decode()[len(prefix):]
-             async for key in async_client().scan_iter(match=f"{prefix}*", count=100)]
+    names = [
+        key.decode()[len(prefix) :]
+        async for key in async_client().scan_iter(match=f"{prefix}*", count=100)
+    ]
     if not names:
         raise RuntimeError("no worker has reported in the last 15 s")
     return {"workers": sorted(names)}
@@ -39,8 +41,11 @@ async def _check(fn: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     try:
         extra = await asyncio.wait_for(fn(), timeout=3)
     except Exception as exc:
-        return {"ok": False, "error": str(exc) or type(exc).__name__,
-                "ms": round((time.perf_counter() - started) * 1000, 1)}
+        return {
+            "ok": False,
+            "error": str(exc) or type(exc).__name__,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), **extra}
 
 

@@ -33,7 +33,10 @@ async def reject(
 
 @router.post("/{document_id}/reprocess", response_model=DocumentRead)
 async def reprocess(
-    document_id: uuid.UUID, session: SessionDep, user: Reviewer, body: ReprocessRequest | None = None
+    document_id: uuid.UUID,
+    session: SessionDep,
+    user: Reviewer,
+    body: ReprocessRequest | None = None,
 ) -> Document:
     """→ `processing` again, from the named stage (default: validate), with an optional note."""
     return await review.reprocess(session, user, document_id, body or ReprocessRequest())

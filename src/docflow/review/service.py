@@ -40,8 +40,14 @@ async def approve(
             doc.keywords = cleaned
     _reviewed(doc, user, body.note)
     doc.progress, doc.message = 100, "Approved"
-    record(session, doc, "review.approved", actor=user.email, message=body.note or "Approved",
-           data={"corrections": corrections})
+    record(
+        session,
+        doc,
+        "review.approved",
+        actor=user.email,
+        message=body.note or "Approved",
+        data={"corrections": corrections},
+    )
     # Every decision is a training example; the maintenance worker retrains when it is due.
     categories.enqueue_training(session, doc.id)
     return doc
@@ -57,8 +63,14 @@ async def reject(
     doc.lease_owner, doc.lease_until = None, None
     _reviewed(doc, user, body.reason)
     doc.message = f"Rejected: {body.reason}"
-    record(session, doc, "review.rejected", actor=user.email, message=body.reason,
-           data={"from_status": was})
+    record(
+        session,
+        doc,
+        "review.rejected",
+        actor=user.email,
+        message=body.reason,
+        data={"from_status": was},
+    )
     return doc
 
 
@@ -75,9 +87,14 @@ async def reprocess(
     doc.enqueued_at = datetime.now(UTC)
     doc.message = f"Reprocessing from {body.from_stage.value}"
     doc.review_note = body.note
-    record(session, doc, "review.reprocess", actor=user.email,
-           message=body.note or f"Reprocess from {body.from_stage.value}",
-           data={"from_status": was, "from_stage": body.from_stage.value})
+    record(
+        session,
+        doc,
+        "review.reprocess",
+        actor=user.email,
+        message=body.note or f"Reprocess from {body.from_stage.value}",
+        data={"from_status": was, "from_stage": body.from_stage.value},
+    )
     jobs.enqueue_stage(session, doc, body.from_stage)
     return doc
 
@@ -86,11 +103,18 @@ async def _check_inputs(session: AsyncSession, doc: Document, stage: Stage) -> N
     """A stage needs the outputs of the ones before it."""
     position = STAGES.index(stage)
     if position >= STAGES.index(Stage.EXTRACT) and doc.kind is None:
-        raise Conflict("This document was never validated; reprocess it from validate.",
-                       details={"from_stage": stage.value, "earliest": Stage.VALIDATE.value})
-    if position >= STAGES.index(Stage.ANALYZE) and await DocumentRepository(session).text(doc.id) is None:
-        raise Conflict("This document has no extracted text; reprocess it from extract or earlier.",
-                       details={"from_stage": stage.value, "earliest": Stage.EXTRACT.value})
+        raise Conflict(
+            "This document was never validated; reprocess it from validate.",
+            details={"from_stage": stage.value, "earliest": Stage.VALIDATE.value},
+        )
+    if (
+        position >= STAGES.index(Stage.ANALYZE)
+        and await DocumentRepository(session).text(doc.id) is None
+    ):
+        raise Conflict(
+            "This document has no extracted text; reprocess it from extract or earlier.",
+            details={"from_stage": stage.value, "earliest": Stage.EXTRACT.value},
+        )
 
 
 def _reviewed(doc: Document, user: User, note: str | None) -> None:
@@ -102,8 +126,9 @@ def _dedupe(words: list[str]) -> list[str]:
     for word in words:
         clean = " ".join(word.split())
         if len(clean) > 100:
-            raise AppError("A keyword may have at most 100 characters.", details={"keyword": clean[:100]})
+            raise AppError(
+                "A keyword may have at most 100 characters.", details={"keyword": clean[:100]}
+            )
         if clean and clean.lower() not in seen:
             seen[clean.lower()] = clean
     return list(seen.values())
-

@@ -22,23 +22,35 @@ from docflow.models import DocumentBlob
 
 
 class Storage(Protocol):
-    async def write(self, session: AsyncSession, document_id: uuid.UUID, seq: int, chunk: bytes) -> None: ...
+    async def write(
+        self, session: AsyncSession, document_id: uuid.UUID, seq: int, chunk: bytes
+    ) -> None: ...
     async def finish(self, session: AsyncSession, document_id: uuid.UUID) -> None: ...
     def read(self, session: Session, document_id: uuid.UUID) -> Iterator[bytes]: ...
     def stream(self, session: AsyncSession, document_id: uuid.UUID) -> AsyncIterator[bytes]: ...
 
 
 class DatabaseStorage:
-    async def write(self, session: AsyncSession, document_id: uuid.UUID, seq: int, chunk: bytes) -> None:
-        await session.execute(insert(DocumentBlob).values(document_id=document_id, seq=seq, data=chunk))
+    async def write(
+        self, session: AsyncSession, document_id: uuid.UUID, seq: int, chunk: bytes
+    ) -> None:
+        await session.execute(
+            insert(DocumentBlob).values(document_id=document_id, seq=seq, data=chunk)
+        )
 
     async def finish(self, session: AsyncSession, document_id: uuid.UUID) -> None:
         return None
 
     def read(self, session: Session, document_id: uuid.UUID) -> Iterator[bytes]:
-        seqs = session.execute(
-            select(DocumentBlob.seq).where(DocumentBlob.document_id == document_id).order_by(DocumentBlob.seq)
-        ).scalars().all()
+        seqs = (
+            session.execute(
+                select(DocumentBlob.seq)
+                .where(DocumentBlob.document_id == document_id)
+                .order_by(DocumentBlob.seq)
+            )
+            .scalars()
+            .all()
+        )
         for seq in seqs:
             yield session.execute(
                 select(DocumentBlob.data).where(
@@ -48,12 +60,16 @@ class DatabaseStorage:
 
     async def stream(self, session: AsyncSession, document_id: uuid.UUID) -> AsyncIterator[bytes]:
         seqs = (
-            await session.execute(
-                select(DocumentBlob.seq)
-                .where(DocumentBlob.document_id == document_id)
-                .order_by(DocumentBlob.seq)
+            (
+                await session.execute(
+                    select(DocumentBlob.seq)
+                    .where(DocumentBlob.document_id == document_id)
+                    .order_by(DocumentBlob.seq)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         for seq in seqs:
             yield (
                 await session.execute(
@@ -76,7 +92,9 @@ class FilesystemStorage:
     def path(self, document_id: uuid.UUID) -> Path:
         return self.root / document_id.hex[:2] / document_id.hex
 
-    async def write(self, session: AsyncSession, document_id: uuid.UUID, seq: int, chunk: bytes) -> None:
+    async def write(
+        self, session: AsyncSession, document_id: uuid.UUID, seq: int, chunk: bytes
+    ) -> None:
         tmp = self.path(document_id).with_suffix(".part")
         await anyio.to_thread.run_sync(_append, tmp, chunk, seq == 0)
 

@@ -36,8 +36,9 @@ class ReapReport:
 @lru_cache
 def _broker() -> redis.Redis:
     settings = get_settings()
-    return redis.Redis.from_url(settings.broker_url or settings.redis_url,
-                                socket_connect_timeout=2, socket_timeout=2)
+    return redis.Redis.from_url(
+        settings.broker_url or settings.redis_url, socket_connect_timeout=2, socket_timeout=2
+    )
 
 
 def broker_queue_empty() -> bool | None:
@@ -61,20 +62,34 @@ def reap() -> ReapReport:
             stage = Stage(doc.stage) if doc.stage else Stage.VALIDATE
             what = STAGE_VERBS[stage].lower()
             if doc.attempts >= settings.max_attempts:
-                _fail_locked(session, doc, (
-                    f"The worker was lost {doc.attempts} times while {what}; giving up. "
-                    "This file may be crashing the worker."
-                ))
+                _fail_locked(
+                    session,
+                    doc,
+                    (
+                        f"The worker was lost {doc.attempts} times while {what}; giving up. "
+                        "This file may be crashing the worker."
+                    ),
+                )
                 report.failed.append(str(doc.id))
                 continue
             attempt = doc.attempts + 1
             doc.lease_owner, doc.lease_until = None, None
             doc.enqueued_at = datetime.now(UTC)
-            doc.message = (f"Worker lost during {stage.value} — resuming, "
-                           f"attempt {attempt} of {settings.max_attempts}")
-            record(session, doc, "stage.retry", actor=ACTOR,
-                   data={"attempt": attempt, "max_attempts": settings.max_attempts,
-                         "reason": "lease_expired"})
+            doc.message = (
+                f"Worker lost during {stage.value} — resuming, "
+                f"attempt {attempt} of {settings.max_attempts}"
+            )
+            record(
+                session,
+                doc,
+                "stage.retry",
+                actor=ACTOR,
+                data={
+                    "attempt": attempt,
+                    "max_attempts": settings.max_attempts,
+                    "reason": "lease_expired",
+                },
+            )
             jobs.enqueue_stage(session, doc, stage)
             report.resumed.append(str(doc.id))
     # Only when the queue has drained can a waiting document's task be known lost; before that
@@ -84,12 +99,21 @@ def reap() -> ReapReport:
             for doc in repo.waiting_too_long(session, settings.uploaded_grace_seconds):
                 stage = Stage(doc.stage) if doc.stage else Stage.VALIDATE
                 doc.enqueued_at = datetime.now(UTC)
-                record(session, doc, "stage.requeued", actor=ACTOR,
-                       message=f"Re-queued {stage.value}: its task was lost on the way to a worker",
-                       data={"reason": "task_lost"})
+                record(
+                    session,
+                    doc,
+                    "stage.requeued",
+                    actor=ACTOR,
+                    message=f"Re-queued {stage.value}: its task was lost on the way to a worker",
+                    data={"reason": "task_lost"},
+                )
                 jobs.enqueue_stage(session, doc, stage)
                 report.requeued.append(str(doc.id))
     if report.resumed or report.failed or report.requeued:
-        log.info("reaper: resumed %d, failed %d, requeued %d",
-                 len(report.resumed), len(report.failed), len(report.requeued))
+        log.info(
+            "reaper: resumed %d, failed %d, requeued %d",
+            len(report.resumed),
+            len(report.failed),
+            len(report.requeued),
+        )
     return report

@@ -36,7 +36,8 @@ from docflow.worker.stages import SPECS
 from docflow.worker.uow import unit_of_work
 
 log = logging.getLogger(__name__)
-HOST = socket.gethostname()
+# Names this worker host in the audit trail; overridable where hosts share a hostname.
+HOST = os.environ.get("DOCFLOW_HOSTNAME") or socket.gethostname()
 
 
 class ClaimLost(Exception):

@@ -74,7 +74,11 @@ def _apply_extract(session: Session, doc: Document, result: Extraction) -> dict[
 def _apply_analyze(session: Session, doc: Document, result: Analysis) -> dict[str, Any]:
     doc.language, doc.word_count = result.language, result.word_count
     doc.reading_time_minutes = result.reading_time_minutes
-    doc.summary, doc.keywords, doc.fields = result.summary, list(result.keywords), dict(result.fields)
+    doc.summary, doc.keywords, doc.fields = (
+        result.summary,
+        list(result.keywords),
+        dict(result.fields),
+    )
     return {"language": result.language, "word_count": result.word_count}
 
 
@@ -96,13 +100,23 @@ def _load_categorize(session: Session, doc: Document) -> CategorizeInput:
         keywords=list(doc.keywords or []),
         fields=dict(doc.fields or {}),
     )
-    return CategorizeInput(_text(session, doc), doc.filename, analysis,
-                           learning.current_classifier(session), categories.taxonomy(session))
+    return CategorizeInput(
+        _text(session, doc),
+        doc.filename,
+        analysis,
+        learning.current_classifier(session),
+        categories.taxonomy(session),
+    )
 
 
 def _categorize(args: CategorizeInput, _progress: ProgressCallback) -> Categorization:
-    return categorize(args.text, args.filename, args.analysis, classifier=args.classifier,
-                      taxonomy=args.taxonomy or None)
+    return categorize(
+        args.text,
+        args.filename,
+        args.analysis,
+        classifier=args.classifier,
+        taxonomy=args.taxonomy or None,
+    )
 
 
 def _apply_categorize(session: Session, doc: Document, result: Categorization) -> dict[str, Any]:

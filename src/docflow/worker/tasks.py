@@ -51,12 +51,21 @@ categorize = _stage_task(Stage.CATEGORIZE)
 @celery_app.task(name="documents.reap", acks_late=True)
 def reap_task() -> dict[str, int]:
     report = reap()
-    return {"resumed": len(report.resumed), "failed": len(report.failed),
-            "requeued": len(report.requeued)}
+    return {
+        "resumed": len(report.resumed),
+        "failed": len(report.failed),
+        "requeued": len(report.requeued),
+    }
 
 
-@celery_app.task(name="categories.train", acks_late=True, autoretry_for=(OperationalError,),
-                 retry_backoff=5, retry_jitter=True, max_retries=3)
+@celery_app.task(
+    name="categories.train",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=3,
+)
 def train_categories(document_id: str | None = None, force: bool = False) -> dict[str, Any]:
     """Retrain the category classifier from approved documents, when due (maintenance queue).
 
@@ -69,8 +78,9 @@ def train_categories(document_id: str | None = None, force: bool = False) -> dic
 
 
 @task_failure.connect
-def record_final_failure(sender: Any = None, args: Any = None, exception: Any = None,
-                         **_: Any) -> None:
+def record_final_failure(
+    sender: Any = None, args: Any = None, exception: Any = None, **_: Any
+) -> None:
     """Every final failure of a stage task ends in PostgreSQL, not only in a log."""
     name = getattr(sender, "name", "") or ""
     if not name.startswith("documents.") or name == "documents.reap" or not args:
