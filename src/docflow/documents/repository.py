@@ -70,7 +70,7 @@ class DocumentRepository:
         await self.session.flush()
         return doc
 
-    async def list(
+    async def page(
         self, user: User, f: DocumentFilter, *, sees_all: bool, offset: int, limit: int
     ) -> tuple[list[Document], int]:
         base = apply_filter(visible_to(user, select(Document), sees_all=sees_all), f)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -20,7 +21,9 @@ from docflow.models import Document, DocumentEvent
 router = APIRouter(prefix="/documents", tags=["documents"])
 
 
-async def readable_document(document_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Document:
+async def readable_document(
+    document_id: uuid.UUID, session: SessionDep, user: CurrentUser
+) -> Document:
     return await documents.get_visible(session, user, document_id)
 
 
@@ -44,8 +47,10 @@ async def upload_document(
     length = request.headers.get("content-length")
     limit = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
     if length and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge("The file is larger than the upload limit.",
-                              details={"limit_bytes": settings.max_upload_bytes})
+        raise PayloadTooLarge(
+            "The file is larger than the upload limit.",
+            details={"limit_bytes": settings.max_upload_bytes},
+        )
     file = await receive_file(request, "file", settings.max_upload_bytes)
     doc, created = await documents.upload(session, settings, user, file, idempotency_key)
     if not created:
@@ -66,7 +71,10 @@ async def list_documents(
     """The caller's documents (every document, for reviewers), newest first or ranked by `q`."""
     rows, total = await documents.list_documents(session, user, f, page, page_size)
     return DocumentPage(
-        items=[DocumentRead.model_validate(r) for r in rows], total=total, page=page, page_size=page_size
+        items=[DocumentRead.model_validate(r) for r in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
     )
 
 
@@ -81,10 +89,11 @@ async def stream_my_documents(
     owner = None if user.sees_all else user.id
     hub = request.app.state.hub
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[str]:
         async with hub.subscribe(owner_id=owner) as sub:
             async for chunk in sse.stream(
-                hub, sub,
+                hub,
+                sub,
                 snapshot=lambda: documents.user_snapshot(user),
                 replay=lambda after: documents.replay(after, owner_id=owner),
                 last_event_id=_event_id(last_event_id),
@@ -129,10 +138,11 @@ async def stream_document(
     """Server-Sent Events: a snapshot, then every persisted event after Last-Event-ID, then live."""
     hub, document_id = request.app.state.hub, doc.id
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[str]:
         async with hub.subscribe(document_id=document_id) as sub:
             async for chunk in sse.stream(
-                hub, sub,
+                hub,
+                sub,
                 snapshot=lambda: documents.document_snapshot(document_id),
                 replay=lambda after: documents.replay(after, document_id=document_id),
                 last_event_id=_event_id(last_event_id),

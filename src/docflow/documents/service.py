@@ -195,7 +195,7 @@ async def get_visible(
 async def list_documents(
     session: AsyncSession, user: User, f: DocumentFilter, page: int, page_size: int
 ) -> tuple[list[Document], int]:
-    return await DocumentRepository(session).list(
+    return await DocumentRepository(session).page(
         user, f, sees_all=user.sees_all, offset=(page - 1) * page_size, limit=page_size
     )
 

@@ -159,7 +159,7 @@ class EventHub:
                 if was_connected:
                     self._resync_all()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

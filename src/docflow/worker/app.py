@@ -64,7 +64,7 @@ def _limit_memory(**_: Any) -> None:
     limit_mb = get_settings().stage_memory_limit_mb
     if limit_mb <= 0:
         return
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
     soft = limit_mb * 1024 * 1024
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)

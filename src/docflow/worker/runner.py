@@ -70,7 +70,9 @@ class Heartbeat:
         while not self._stop.wait(interval):
             try:
                 with sync_session_factory()() as session:
-                    still_ours = repo.extend_lease(session, self.document_id, self.owner, self.lease)
+                    still_ours = repo.extend_lease(
+                        session, self.document_id, self.owner, self.lease
+                    )
                     session.commit()
             except Exception:  # a blip: the lease has slack for two more beats
                 log.warning("lease heartbeat failed for %s", self.document_id)
@@ -95,19 +97,23 @@ class Progress:
             return
         self._last = now
         unit = "page" if self.stage is Stage.EXTRACT else "step"
-        publish_sync([{
-            "id": None,
-            "type": "stage.progress",
-            "document_id": str(self.doc.id),
-            "owner_id": str(self.doc.owner_id),
-            "status": "processing",
-            "stage": self.stage.value,
-            "progress": overall_progress(self.stage, done, total),
-            "message": f"{STAGE_VERBS[self.stage]}: {unit} {done} of {total}",
-            "data": {"done": done, "total": total},
-            "actor": actor(),
-            "created_at": datetime.now(UTC).isoformat(),
-        }])
+        publish_sync(
+            [
+                {
+                    "id": None,
+                    "type": "stage.progress",
+                    "document_id": str(self.doc.id),
+                    "owner_id": str(self.doc.owner_id),
+                    "status": "processing",
+                    "stage": self.stage.value,
+                    "progress": overall_progress(self.stage, done, total),
+                    "message": f"{STAGE_VERBS[self.stage]}: {unit} {done} of {total}",
+                    "data": {"done": done, "total": total},
+                    "actor": actor(),
+                    "created_at": datetime.now(UTC).isoformat(),
+                }
+            ]
+        )
 
 
 def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None = None) -> None:
@@ -122,11 +128,19 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
             log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
             return
         doc.progress = overall_progress(stage)
-        doc.message = (f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of "
-                       f"{settings.max_attempts})" if doc.attempts > 1 else f"{verb}…")
+        doc.message = (
+            f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of "
+            f"{settings.max_attempts})"
+            if doc.attempts > 1
+            else f"{verb}…"
+        )
         doc.timings = {**(doc.timings or {}), stage.value: {"started_at": _iso()}}
-        data: dict[str, Any] = {"attempt": doc.attempts, "max_attempts": settings.max_attempts,
-                                "queue": queue, "worker": HOST}
+        data: dict[str, Any] = {
+            "attempt": doc.attempts,
+            "max_attempts": settings.max_attempts,
+            "queue": queue,
+            "worker": HOST,
+        }
         record(session, doc, "stage.started", actor=actor(), data=data)
         started = time.perf_counter()
         inputs = _load(spec, session, doc)
@@ -143,38 +157,56 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
             fail(document_id, stage, owner, exc.message)
             return
         except SoftTimeLimitExceeded:
-            fail(document_id, stage, owner,
-                 f"{verb} took longer than the {settings.stage_soft_time_limit} s limit.")
+            fail(
+                document_id,
+                stage,
+                owner,
+                f"{verb} took longer than the {settings.stage_soft_time_limit} s limit.",
+            )
             return
         except TransientError:
             _release(document_id, stage, owner)
             raise
         except MemoryError:
-            fail(document_id, stage, owner,
-                 f"{verb} needed more than the {settings.stage_memory_limit_mb} MB memory limit; "
-                 "the file is too complex to process.")
+            fail(
+                document_id,
+                stage,
+                owner,
+                f"{verb} needed more than the {settings.stage_memory_limit_mb} MB memory limit; "
+                "the file is too complex to process.",
+            )
             return
         except Exception as exc:  # a bug or a hostile file: fail this document, keep the worker
             log.exception("%s of %s crashed", stage.value, document_id)
-            fail(document_id, stage, owner,
-                 f"{verb} failed unexpectedly ({type(exc).__name__}); the file may be damaged.")
+            fail(
+                document_id,
+                stage,
+                owner,
+                f"{verb} failed unexpectedly ({type(exc).__name__}); the file may be damaged.",
+            )
             return
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
 
     with unit_of_work() as session:
         doc = repo.lock_owned(session, document_id, stage, owner)
         if doc is None:
-            log.info("%s of %s finished but the claim is gone; result dropped", stage.value, document_id)
+            log.info(
+                "%s of %s finished but the claim is gone; result dropped", stage.value, document_id
+            )
             return
         data = spec.apply(session, doc, result)
-        timing = {**(doc.timings or {}).get(stage.value, {}), "finished_at": _iso(),
-                  "duration_ms": elapsed_ms}
+        timing = {
+            **(doc.timings or {}).get(stage.value, {}),
+            "finished_at": _iso(),
+            "duration_ms": elapsed_ms,
+        }
         doc.timings = {**(doc.timings or {}), stage.value: timing}
         doc.lease_owner, doc.lease_until, doc.attempts = None, None, 0
         doc.progress = overall_progress(stage, 1, 1)
         doc.message = f"{verb}: done"
-        record(session, doc, "stage.completed", actor=actor(),
-               data={**data, "duration_ms": elapsed_ms})
+        record(
+            session, doc, "stage.completed", actor=actor(), data={**data, "duration_ms": elapsed_ms}
+        )
         following = next_stage(stage)
         if following is None:
             doc.status = target(doc, Action.FINISH).value
@@ -196,8 +228,11 @@ def _load(spec: Any, session: Any, doc: Document) -> Any:
 def fail(document_id: uuid.UUID, stage: Stage, owner: str | None, reason: str) -> bool:
     """Record a final failure; `owner=None` fails it whoever holds the stage (failure hook)."""
     with unit_of_work() as session:
-        doc = (repo.lock_owned(session, document_id, stage, owner) if owner
-               else repo.lock_running(session, document_id, stage))
+        doc = (
+            repo.lock_owned(session, document_id, stage, owner)
+            if owner
+            else repo.lock_running(session, document_id, stage)
+        )
         if doc is None:
             return False
         _fail_locked(session, doc, reason)

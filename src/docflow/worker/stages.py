@@ -129,7 +129,9 @@ SPECS: dict[Stage, StageSpec] = {
         _load_validate, lambda args, _progress: validate(*args), _apply_validate
     ),
     Stage.EXTRACT: StageSpec(
-        _load_extract, lambda args, progress: extract_text(*args, progress), _apply_extract
+        _load_extract,
+        lambda args, progress: extract_text(args[0], args[1], progress),
+        _apply_extract,
     ),
     Stage.ANALYZE: StageSpec(_text, lambda text, _progress: analyze(text), _apply_analyze),
     Stage.CATEGORIZE: StageSpec(_load_categorize, _categorize, _apply_categorize),
