@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # reports its figures as one JSON line on stdout
+# reports its figures as one JSON line on stdout
 """A cheap load generator on raw asyncio sockets (uvloop), run as its own process.
 
 Costlier clients (httpx, one object per connection) would measure themselves on a 2-core
@@ -26,7 +26,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     index = lower.find(b"content-length:")
     if index >= 0:
         end = lower.find(b"\r\n", index)
-        body = await reader.readexactly(int(lower[index + 15:end]))
+        body = await reader.readexactly(int(lower[index + 15 : end]))
         return status, body
     if b"transfer-encoding: chunked" in lower:
         parts = []
@@ -40,8 +40,9 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, b""
 
 
-async def closed_loop(port: int, request: bytes, connections: int, seconds: float,
-                      warmup: float) -> dict[str, object]:
+async def closed_loop(
+    port: int, request: bytes, connections: int, seconds: float, warmup: float
+) -> dict[str, object]:
     """K keep-alive connections, each sending the next request when the last answer is in."""
     statuses: dict[int, int] = {}
     latencies: list[float] = []
@@ -86,8 +87,15 @@ async def closed_loop(port: int, request: bytes, connections: int, seconds: floa
     }
 
 
-async def hold_streams(port: int, template: str, count: int, targets: list[str],
-                       parallel: int, hold: float, open_timeout: float) -> dict[str, object]:
+async def hold_streams(
+    port: int,
+    template: str,
+    count: int,
+    targets: list[str],
+    parallel: int,
+    hold: float,
+    open_timeout: float,
+) -> dict[str, object]:
     """Open `count` SSE streams (at most `parallel` handshakes at once), hold them, count bytes."""
     opened = failed = 0
     frames = 0
@@ -128,15 +136,25 @@ async def hold_streams(port: int, template: str, count: int, targets: list[str],
     for task in pending:
         task.cancel()
     open_seconds = time.monotonic() - started
-    print(json.dumps({"event": "opened", "opened": opened, "failed": failed,
-                      "seconds": open_seconds}), flush=True)
+    print(
+        json.dumps(
+            {"event": "opened", "opened": opened, "failed": failed, "seconds": open_seconds}
+        ),
+        flush=True,
+    )
     # Held until the parent says so on stdin (or `hold` seconds pass).
     loop = asyncio.get_running_loop()
     before = frames
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), hold)
-    result = {"event": "done", "opened": opened, "failed": failed, "open_seconds": open_seconds,
-              "frames_while_held": frames - before, "frames": frames}
+    result = {
+        "event": "done",
+        "opened": opened,
+        "failed": failed,
+        "open_seconds": open_seconds,
+        "frames_while_held": frames - before,
+        "frames": frames,
+    }
     for writer in writers:
         writer.close()
     for task in readers:
@@ -166,15 +184,25 @@ def main() -> None:
     if args.mode == "requests":
         with open(args.request, "rb") as handle:
             request = handle.read()
-        result = asyncio.run(closed_loop(args.port, request, args.connections, args.seconds,
-                                         args.warmup))
+        result = asyncio.run(
+            closed_loop(args.port, request, args.connections, args.seconds, args.warmup)
+        )
     else:
         with open(args.request_template, encoding="utf-8", newline="") as handle:
             template = handle.read()
         with open(args.targets, encoding="utf-8") as handle:
             targets = [line.strip() for line in handle if line.strip()]
-        result = asyncio.run(hold_streams(args.port, template, args.count, targets, args.parallel,
-                                          args.hold, args.open_timeout))
+        result = asyncio.run(
+            hold_streams(
+                args.port,
+                template,
+                args.count,
+                targets,
+                args.parallel,
+                args.hold,
+                args.open_timeout,
+            )
+        )
     print(json.dumps(result), flush=True)
 
 

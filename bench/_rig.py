@@ -151,14 +151,23 @@ class Rig:
     def psycopg_dsn(self) -> str:
         from sqlalchemy.engine import make_url
 
-        return make_url(self.database_url).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        return (
+            make_url(self.database_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         log = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
         handle = log.open("wb")
-        process = subprocess.Popen(argv, env={**self.env, **(env or {})}, stdout=handle,
-                                   stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            env={**self.env, **(env or {})},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         proc = Proc(name, process, log)
         self.procs.append(proc)
         return proc
@@ -167,16 +176,29 @@ class Rig:
         from docflow.embedded import free_port
 
         port = free_port()
-        proc = self.spawn("api", [sys.executable, "-m", "docflow.cli", "api", "--port", str(port)],
-                          env)
+        proc = self.spawn(
+            "api", [sys.executable, "-m", "docflow.cli", "api", "--port", str(port)], env
+        )
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/v1/health", [proc])
         return proc, base
 
     def worker(self, concurrency: int = 2, env: dict[str, str] | None = None) -> Proc:
         name = f"bench{uuid.uuid4().hex[:4]}"
-        return self.spawn(f"worker-{name}", [sys.executable, "-m", "docflow.cli", "worker", "-c",
-                                             str(concurrency), "-n", f"{name}@%h"], env)
+        return self.spawn(
+            f"worker-{name}",
+            [
+                sys.executable,
+                "-m",
+                "docflow.cli",
+                "worker",
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}@%h",
+            ],
+            env,
+        )
 
     def python(self, name: str, script: str, *args: str) -> Proc:
         return self.spawn(name, [sys.executable, str(BENCH / script), *args])
@@ -189,13 +211,30 @@ class Rig:
             return cur.fetchall() if cur.description else []
 
     def create_user(self, email: str, role: str) -> None:
-        subprocess.run([sys.executable, "-m", "docflow.cli", "users", "create", "--email", email,
-                        "--password", PASSWORD, "--role", role],
-                       env=self.env, check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "docflow.cli",
+                "users",
+                "create",
+                "--email",
+                email,
+                "--password",
+                PASSWORD,
+                "--role",
+                role,
+            ],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
 
     def token(self, base_url: str, email: str = ADMIN) -> str:
-        response = httpx.post(f"{base_url}/api/v1/auth/login",
-                              json={"email": email, "password": PASSWORD}, timeout=30)
+        response = httpx.post(
+            f"{base_url}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
+        )
         response.raise_for_status()
         return str(response.json()["access_token"])
 
@@ -248,8 +287,9 @@ def rig(label: str, extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
         from docflow.migrate import upgrade
 
         get_settings.cache_clear()
-        upgrade(make_url(dsn).set(drivername="postgresql+psycopg").render_as_string(
-            hide_password=False))
+        upgrade(
+            make_url(dsn).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        )
         the_rig = Rig(tmp, env, dsn, redis_url, procs)
         the_rig.create_user(ADMIN, "admin")
         yield the_rig
@@ -294,7 +334,10 @@ def seed_documents(r: Rig, count: int, status: str = "finalised") -> str:
             'application/pdf', 'pdf', %s, now(), now() - make_interval(secs => g), now()
         from generate_series(1, %s) as g
         """,
-        owner, status, owner, count,
+        owner,
+        status,
+        owner,
+        count,
     )
     r.sql("analyze documents")
     return owner

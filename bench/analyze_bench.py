@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # a benchmark reports by printing
+# a benchmark reports by printing
 """analyze(): milliseconds per 1,000 words, before (langdetect + the `yake` package) and after
 (py3langid + our linear YAKE), side by side in one run, plus how often the two keyword
 extractors agree.
@@ -31,8 +31,9 @@ def yake_scorer(sentences: list[str], language: str, top: int) -> list[tuple[str
 
     extractor = _YAKE.get(language)
     if extractor is None:
-        extractor = yake.KeywordExtractor(lan=language, n=3, top=top, dedup_lim=0.8,
-                                          dedup_func="jaro")
+        extractor = yake.KeywordExtractor(
+            lan=language, n=3, top=top, dedup_lim=0.8, dedup_func="jaro"
+        )
         _YAKE[language] = extractor
     # It splits sentences only at punctuation: end every line-level unit with a full stop.
     prepared = " ".join(s if A._TERMINAL.search(s) else f"{s}." for s in sentences)
@@ -61,8 +62,13 @@ def langdetect_language(text: str) -> str | None:
 
 def before(text: str) -> Any:
     language = langdetect_language(text)
-    return (language, A.summarize(text), A.extract_keywords(text, language, yake_scorer),
-            A.extract_fields(text), A._count_words(text))
+    return (
+        language,
+        A.summarize(text),
+        A.extract_keywords(text, language, yake_scorer),
+        A.extract_fields(text),
+        A._count_words(text),
+    )
 
 
 def after(text: str) -> Any:
@@ -95,8 +101,10 @@ def per_kword(fn: Callable[[str], Any], text: str, rounds: int) -> float:
 def parts(text: str, rounds: int) -> dict[str, tuple[float, float]]:
     language = A.detect_language(text)
     return {
-        "language": (per_kword(langdetect_language, text, rounds),
-                     per_kword(A.detect_language, text, rounds)),
+        "language": (
+            per_kword(langdetect_language, text, rounds),
+            per_kword(A.detect_language, text, rounds),
+        ),
         "keywords": (
             per_kword(lambda t: A.extract_keywords(t, language, yake_scorer), text, rounds),
             per_kword(lambda t: A.extract_keywords(t, language), text, rounds),
@@ -140,8 +148,10 @@ def main() -> None:
         print(f"  {step:<10}{old:>8.1f} -> {new:.1f}")
     at10, at5 = agreement()
     print(f"\nkeyword agreement with the yake package: top-10 {at10:.0%}, top-5 {at5:.0%}")
-    print(f"one-time model load: langdetect {cold_old * 1000:.0f} ms, "
-          f"py3langid + stop words {cold_new * 1000:.0f} ms (done at worker start)")
+    print(
+        f"one-time model load: langdetect {cold_old * 1000:.0f} ms, "
+        f"py3langid + stop words {cold_new * 1000:.0f} ms (done at worker start)"
+    )
 
 
 if __name__ == "__main__":

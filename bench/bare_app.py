@@ -35,8 +35,10 @@ async def upload(request: Request) -> Response:
     form = await request.form()
     file: Any = form["file"]
     data = await file.read()
-    return JSONResponse({"id": str(uuid.uuid4()), "size_bytes": len(data),
-                         "filename": file.filename}, status_code=201)
+    return JSONResponse(
+        {"id": str(uuid.uuid4()), "size_bytes": len(data), "filename": file.filename},
+        status_code=201,
+    )
 
 
 async def stream(request: Request) -> Response:
@@ -59,8 +61,11 @@ async def stream(request: Request) -> Response:
         finally:
             group.discard(queue)
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 async def ticker() -> None:
@@ -89,5 +94,11 @@ async def health(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(routes=[Route("/health", health), Route("/upload", upload, methods=["POST"]),
-                        Route("/stream/{topic}", stream)], lifespan=lifespan)
+app = Starlette(
+    routes=[
+        Route("/health", health),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/stream/{topic}", stream),
+    ],
+    lifespan=lifespan,
+)

@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # a benchmark reports by printing
+# a benchmark reports by printing
 """Export rows/s over finalised documents, CSV and JSON, beside PostgreSQL's COPY of the same
 query, with the API process's RSS sampled during the export (it must stay flat).
 
@@ -23,18 +23,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _rig import Result, rig, rss_bytes, seed_documents
 
-COLUMNS = ("id, filename, title, category, category_confidence, language, page_count, "
-           "word_count, keywords, summary, content_type, size_bytes, sha256, owner_id, "
-           "reviewed_by, reviewed_at, created_at")
-QUERY = (f"select {COLUMNS} from documents where status = 'finalised' "
-         "order by created_at, id")
+COLUMNS = (
+    "id, filename, title, category, category_confidence, language, page_count, "
+    "word_count, keywords, summary, content_type, size_bytes, sha256, owner_id, "
+    "reviewed_by, reviewed_at, created_at"
+)
+QUERY = f"select {COLUMNS} from documents where status = 'finalised' order by created_at, id"
 
 
 def copy_baseline(dsn: str, fmt: str) -> tuple[float, int]:
     import psycopg
 
-    sql = (f"copy ({QUERY}) to stdout with (format csv, header)" if fmt == "csv"
-           else f"copy (select row_to_json(t) from ({QUERY}) t) to stdout")
+    sql = (
+        f"copy ({QUERY}) to stdout with (format csv, header)"
+        if fmt == "csv"
+        else f"copy (select row_to_json(t) from ({QUERY}) t) to stdout"
+    )
     size = 0
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         started = time.perf_counter()
@@ -59,8 +63,12 @@ def ours(base: str, token: str, fmt: str, pid: int) -> tuple[float, int, list[in
     with httpx.Client(base_url=base, timeout=600) as client:
         sampler.start()
         started = time.perf_counter()
-        with client.stream("GET", "/api/v1/export", params={"format": fmt},
-                           headers={"Authorization": f"Bearer {token}"}) as response:
+        with client.stream(
+            "GET",
+            "/api/v1/export",
+            params={"format": fmt},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
             response.raise_for_status()
             for block in response.iter_raw(1 << 16):
                 size += len(block)
@@ -77,7 +85,9 @@ def run(rows: int = 1_000_000) -> list[Result]:
         token = r.token(base)
         started = time.perf_counter()
         seed_documents(r, rows)
-        print(f"Export: {rows:,} finalised documents seeded in {time.perf_counter() - started:.0f}s")
+        print(
+            f"Export: {rows:,} finalised documents seeded in {time.perf_counter() - started:.0f}s"
+        )
         idle_rss = rss_bytes(api.pid)
         for fmt in ("csv", "json"):
             b_time, b_size = copy_baseline(r.psycopg_dsn, fmt)
@@ -85,16 +95,26 @@ def run(rows: int = 1_000_000) -> list[Result]:
             ours_rate, copy_rate = rows / o_time, rows / b_time
             peak = max(samples, default=idle_rss)
             first = samples[len(samples) // 10] if samples else idle_rss
-            print(f"  {fmt}: ours {ours_rate:,.0f} rows/s ({o_size / 1e6:.0f} MB in {o_time:.1f}s), "
-                  f"COPY {copy_rate:,.0f} rows/s ({b_size / 1e6:.0f} MB in {b_time:.1f}s), ratio "
-                  f"{ours_rate / copy_rate:.2f}x; API RSS idle {idle_rss / 2**20:.0f} MiB, "
-                  f"at 10% {first / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB "
-                  f"({len(samples)} samples)")
+            print(
+                f"  {fmt}: ours {ours_rate:,.0f} rows/s ({o_size / 1e6:.0f} MB in {o_time:.1f}s), "
+                f"COPY {copy_rate:,.0f} rows/s ({b_size / 1e6:.0f} MB in {b_time:.1f}s), ratio "
+                f"{ours_rate / copy_rate:.2f}x; API RSS idle {idle_rss / 2**20:.0f} MiB, "
+                f"at 10% {first / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB "
+                f"({len(samples)} samples)"
+            )
             flat = peak - first < 64 * 2**20
-            results.append(Result(f"Export rows/s {fmt.upper()}", "rows/s", ours_rate, copy_rate,
-                                  ">= 0.7x COPY", met=ours_rate / copy_rate >= 0.7,
-                                  note=f"RSS peak {peak / 2**20:.0f} MiB, "
-                                       f"{'flat' if flat else 'GROWS'} (+{(peak - first) / 2**20:.0f} MiB)"))
+            results.append(
+                Result(
+                    f"Export rows/s {fmt.upper()}",
+                    "rows/s",
+                    ours_rate,
+                    copy_rate,
+                    ">= 0.7x COPY",
+                    met=ours_rate / copy_rate >= 0.7,
+                    note=f"RSS peak {peak / 2**20:.0f} MiB, "
+                    f"{'flat' if flat else 'GROWS'} (+{(peak - first) / 2**20:.0f} MiB)",
+                )
+            )
     return results
 
 

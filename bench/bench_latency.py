@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # a benchmark reports by printing
+# a benchmark reports by printing
 """Event latency: a worker-side publish to its receipt by an SSE client of the API, beside the
 raw Redis pub/sub round trip, with the workers idle and saturated.
 
@@ -51,10 +51,19 @@ def _publisher(mode: str, redis_url: str, rate: float, count: int) -> None:
         delay = (due - time.monotonic_ns()) / 1e9
         if delay > 0:
             time.sleep(delay)
-        payload = {"id": None, "type": "stage.progress", "document_id": doc, "owner_id": owner,
-                   "status": "processing", "stage": "extract", "progress": 50,
-                   "message": "bench", "actor": "bench", "created_at": None,
-                   "data": {"done": index, "total": count, "bench_due": due}}
+        payload = {
+            "id": None,
+            "type": "stage.progress",
+            "document_id": doc,
+            "owner_id": owner,
+            "status": "processing",
+            "stage": "extract",
+            "progress": 50,
+            "message": "bench",
+            "actor": "bench",
+            "created_at": None,
+            "data": {"done": index, "total": count, "bench_due": due},
+        }
         if mode == "ours":
             publish_sync([payload])
         else:
@@ -69,11 +78,14 @@ def _launch(mode: str, redis_url: str, rate: float, seconds: float) -> tuple[Any
     return proc, count
 
 
-async def _receive_sse(port: int, token: str, expect: int, timeout: float,
-                       ready: asyncio.Event) -> list[float]:
+async def _receive_sse(
+    port: int, token: str, expect: int, timeout: float, ready: asyncio.Event
+) -> list[float]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-    writer.write(f"GET /api/v1/documents/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    writer.write(
+        f"GET /api/v1/documents/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
     await reader.readuntil(b"\r\n\r\n")
     latencies: list[float] = []
     buffer = b""
@@ -82,7 +94,9 @@ async def _receive_sse(port: int, token: str, expect: int, timeout: float,
         if b"snapshot" in buffer:
             ready.set()
         try:
-            chunk = await asyncio.wait_for(reader.read(65536), max(deadline - time.monotonic(), 0.01))
+            chunk = await asyncio.wait_for(
+                reader.read(65536), max(deadline - time.monotonic(), 0.01)
+            )
         except TimeoutError:
             break
         now = time.monotonic_ns()
@@ -96,14 +110,15 @@ async def _receive_sse(port: int, token: str, expect: int, timeout: float,
                 if b"snapshot" in frame:
                     ready.set()
                 continue
-            due = int(frame[index + 12:].split(b"}", 1)[0].split(b",", 1)[0])
+            due = int(frame[index + 12 :].split(b"}", 1)[0].split(b",", 1)[0])
             latencies.append((now - due) / 1e6)
     writer.close()
     return latencies
 
 
-async def _receive_raw(redis_url: str, expect: int, timeout: float,
-                       ready: asyncio.Event) -> list[float]:
+async def _receive_raw(
+    redis_url: str, expect: int, timeout: float, ready: asyncio.Event
+) -> list[float]:
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(redis_url)
@@ -126,8 +141,9 @@ async def _receive_raw(redis_url: str, expect: int, timeout: float,
     return latencies
 
 
-def measure(mode: str, redis_url: str, port: int, token: str, rate: float,
-            seconds: float) -> tuple[list[float], int]:
+def measure(
+    mode: str, redis_url: str, port: int, token: str, rate: float, seconds: float
+) -> tuple[list[float], int]:
     async def go() -> tuple[list[float], int]:
         ready = asyncio.Event()
         expect = int(rate * seconds)
@@ -145,19 +161,25 @@ def measure(mode: str, redis_url: str, port: int, token: str, rate: float,
     return asyncio.run(go())
 
 
-def _keep_busy(base: str, token: str, stop: threading.Event, documents: list[tuple[str, bytes, str]]) -> None:
+def _keep_busy(
+    base: str, token: str, stop: threading.Event, documents: list[tuple[str, bytes, str]]
+) -> None:
     """Keep the worker's queue full of real documents until `stop`."""
     import httpx
 
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
-                      timeout=60) as client:
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as client:
         index = 0
         while not stop.is_set():
-            queued = client.get("/api/v1/documents", params={"status": "uploaded",
-                                                             "page_size": 1}).json()["total"]
+            queued = client.get(
+                "/api/v1/documents", params={"status": "uploaded", "page_size": 1}
+            ).json()["total"]
             if queued < 20:
                 for _ in range(20):
-                    client.post("/api/v1/documents", files={"file": documents[index % len(documents)]})
+                    client.post(
+                        "/api/v1/documents", files={"file": documents[index % len(documents)]}
+                    )
                     index += 1
             stop.wait(0.5)
 
@@ -185,23 +207,53 @@ def run(rate: float = 200, seconds: float = 8) -> list[Result]:
                 latencies, sent = measure(mode, r.redis_url, port, token, rate, seconds)
                 rows[phase][mode] = latencies
                 lost = sent - len(latencies)
-                print(f"  {phase:<10}{mode:<5} n={len(latencies):>5} lost={lost:<4} "
-                      f"p50 {fmt(pct(latencies, 50), 2):>7} ms  p99 {fmt(pct(latencies, 99), 2):>7} ms"
-                      f"  max {fmt(max(latencies, default=0), 1):>7} ms")
+                print(
+                    f"  {phase:<10}{mode:<5} n={len(latencies):>5} lost={lost:<4} "
+                    f"p50 {fmt(pct(latencies, 50), 2):>7} ms  p99 {fmt(pct(latencies, 99), 2):>7} ms"
+                    f"  max {fmt(max(latencies, default=0), 1):>7} ms"
+                )
             stop.set()
             if busy:
                 busy.join()
     results = []
     idle, sat = rows["idle"], rows["saturated"]
     p50, p99 = pct(idle["ours"], 50), pct(idle["ours"], 99)
-    results.append(Result("SSE latency idle p50", "ms", p50, pct(idle["raw"], 50), "<= 2 ms",
-                          higher_is_better=False, met=p50 <= 2, note=f"{rate:.0f}/s open loop"))
-    results.append(Result("SSE latency idle p99", "ms", p99, pct(idle["raw"], 99), "<= 10 ms",
-                          higher_is_better=False, met=p99 <= 10))
+    results.append(
+        Result(
+            "SSE latency idle p50",
+            "ms",
+            p50,
+            pct(idle["raw"], 50),
+            "<= 2 ms",
+            higher_is_better=False,
+            met=p50 <= 2,
+            note=f"{rate:.0f}/s open loop",
+        )
+    )
+    results.append(
+        Result(
+            "SSE latency idle p99",
+            "ms",
+            p99,
+            pct(idle["raw"], 99),
+            "<= 10 ms",
+            higher_is_better=False,
+            met=p99 <= 10,
+        )
+    )
     s99 = pct(sat["ours"], 99)
-    results.append(Result("SSE latency saturated p99", "ms", s99, pct(sat["raw"], 99), "<= 50 ms",
-                          higher_is_better=False, met=s99 <= 50,
-                          note=f"p50 {fmt(pct(sat['ours'], 50), 2)} ms"))
+    results.append(
+        Result(
+            "SSE latency saturated p99",
+            "ms",
+            s99,
+            pct(sat["raw"], 99),
+            "<= 50 ms",
+            higher_is_better=False,
+            met=s99 <= 50,
+            note=f"p50 {fmt(pct(sat['ours'], 50), 2)} ms",
+        )
+    )
     return results
 
 

@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # a benchmark reports by printing
+# a benchmark reports by printing
 """End-to-end documents/s through the real pipeline beside the compute ceiling, same run.
 
 Ours: an API process and one Celery worker with 2 pool processes (`docflow worker -c 2`) on
@@ -51,12 +51,18 @@ def corpus(count: int) -> list[tuple[str, bytes, str]]:
             docs.append((f"note-{index}.txt", text.encode(), "text/plain"))
         elif kind == 1:
             pages = [text] * (1 + index % 3)
-            docs.append((f"report-{index}.pdf", make_pdf(pages, title=f"Report {index}"),
-                         "application/pdf"))
+            docs.append(
+                (f"report-{index}.pdf", make_pdf(pages, title=f"Report {index}"), "application/pdf")
+            )
         else:
             paragraphs = [p for p in text.split("\n") if p.strip()]
-            docs.append((f"letter-{index}.docx", make_docx(paragraphs, title=f"Letter {index}"),
-                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"))
+            docs.append(
+                (
+                    f"letter-{index}.docx",
+                    make_docx(paragraphs, title=f"Letter {index}"),
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                )
+            )
     return docs
 
 
@@ -83,7 +89,9 @@ def _compute(docs: list[tuple[str, bytes, str]]) -> tuple[float, dict[str, list[
     return time.perf_counter() - started, per_stage
 
 
-def ceiling(docs: list[tuple[str, bytes, str]], processes: int) -> tuple[float, dict[str, list[float]]]:
+def ceiling(
+    docs: list[tuple[str, bytes, str]], processes: int
+) -> tuple[float, dict[str, list[float]]]:
     """Documents/s of `processes` plain loops side by side, each over its share of `docs`."""
     shares = [docs[i::processes] for i in range(processes)]
     ctx = multiprocessing.get_context("spawn")
@@ -99,16 +107,19 @@ def ceiling(docs: list[tuple[str, bytes, str]], processes: int) -> tuple[float, 
     return len(docs) / elapsed, stages
 
 
-async def _upload_open_loop(base: str, token: str, docs: list[tuple[str, bytes, str]],
-                            rate: float) -> float:
+async def _upload_open_loop(
+    base: str, token: str, docs: list[tuple[str, bytes, str]], rate: float
+) -> float:
     """Post every document at its scheduled time (open loop); returns seconds behind at worst."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     worst = 0.0
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=120) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=120
+    ) as client:
+
         async def post(doc: tuple[str, bytes, str]) -> None:
             response = await client.post("/api/v1/documents", files={"file": doc})
             response.raise_for_status()
@@ -142,26 +153,47 @@ def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dic
         row = r.sql(
             "select extract(epoch from max((timings->'categorize'->>'finished_at')::timestamptz)"
             " - min(created_at)), count(*) filter (where status = 'review'),"
-            " count(*) filter (where status = 'failed') from documents")[0]
+            " count(*) filter (where status = 'failed') from documents"
+        )[0]
         elapsed, reviewed, failed = float(row[0] or 0), int(row[1]), int(row[2])  # type: ignore[arg-type]
         stages: dict[str, list[float]] = {}
         for stage in STAGES:
-            stages[stage] = [float(v[0]) for v in r.sql(
-                "select (timings->%s->>'duration_ms')::float from documents"
-                " where timings ? %s", stage, stage)]
-        waits = [float(v[0]) for v in r.sql(
-            "select extract(epoch from (timings->'validate'->>'started_at')::timestamptz"
-            " - created_at) * 1000 from documents where timings ? 'validate'")]
-    return {"elapsed": elapsed, "reviewed": reviewed, "failed": failed, "done": done,
-            "stages": stages, "lag": lag, "first_wait_ms": waits}
+            stages[stage] = [
+                float(v[0])
+                for v in r.sql(
+                    "select (timings->%s->>'duration_ms')::float from documents where timings ? %s",
+                    stage,
+                    stage,
+                )
+            ]
+        waits = [
+            float(v[0])
+            for v in r.sql(
+                "select extract(epoch from (timings->'validate'->>'started_at')::timestamptz"
+                " - created_at) * 1000 from documents where timings ? 'validate'"
+            )
+        ]
+    return {
+        "elapsed": elapsed,
+        "reviewed": reviewed,
+        "failed": failed,
+        "done": done,
+        "stages": stages,
+        "lag": lag,
+        "first_wait_ms": waits,
+    }
 
 
 def _wait_done(r: Any, count: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     done = 0
     while time.monotonic() < deadline:
-        done = int(r.sql("select count(*) from documents where status in "  # type: ignore[arg-type]
-                         "('review', 'failed', 'rejected')")[0][0])
+        done = int(
+            r.sql(
+                "select count(*) from documents where status in "  # type: ignore[arg-type]
+                "('review', 'failed', 'rejected')"
+            )[0][0]
+        )
         if done >= count:
             break
         time.sleep(0.5)
@@ -174,8 +206,10 @@ def run(documents: int = 240, workers: int = 2) -> list[Result]:
     print(f"End-to-end pipeline: {documents} documents ({kinds}), worker -c {workers}")
     first, stages_base = ceiling(docs, workers)
     single, _ = ceiling(docs[: max(documents // 2, 30)], 1)
-    print(f"  ceiling, {workers} plain loops side by side: {first:.1f} docs/s "
-          f"(1 loop: {single:.1f} docs/s)")
+    print(
+        f"  ceiling, {workers} plain loops side by side: {first:.1f} docs/s "
+        f"(1 loop: {single:.1f} docs/s)"
+    )
     rate = max(first * 1.5, 5.0)
     result = ours(docs, rate, timeout=max(120.0, documents / max(first, 0.5) * 6))
     second, _ = ceiling(docs, workers)
@@ -187,23 +221,39 @@ def run(documents: int = 240, workers: int = 2) -> list[Result]:
     mean_compute = sum(sum(v) / len(v) for v in result["stages"].values() if v)
     slot_ms = workers * elapsed * 1000 / max(result["reviewed"], 1)
     orchestration = slot_ms - mean_compute
-    print(f"  ours: {result['reviewed']} reached review, {result['failed']} failed, in "
-          f"{elapsed:.1f}s = {throughput:.1f} docs/s (uploads offered at {rate:.1f}/s open loop, "
-          f"worst lag {result['lag'] * 1000:.0f} ms)")
-    print(f"  {'stage':<12}{'ours p50':>10}{'ours p99':>10}{'ceiling p50':>13}{'ceiling p99':>13} ms")
+    print(
+        f"  ours: {result['reviewed']} reached review, {result['failed']} failed, in "
+        f"{elapsed:.1f}s = {throughput:.1f} docs/s (uploads offered at {rate:.1f}/s open loop, "
+        f"worst lag {result['lag'] * 1000:.0f} ms)"
+    )
+    print(
+        f"  {'stage':<12}{'ours p50':>10}{'ours p99':>10}{'ceiling p50':>13}{'ceiling p99':>13} ms"
+    )
     for stage in STAGES:
         o, b = result["stages"][stage], stages_base[stage]
-        print(f"  {stage:<12}{fmt(pct(o, 50)):>10}{fmt(pct(o, 99)):>10}"
-              f"{fmt(pct(b, 50)):>13}{fmt(pct(b, 99)):>13}")
-    print(f"  per document: {slot_ms:.0f} ms of a worker slot, of which stage compute "
-          f"{mean_compute:.0f} ms (mean; p50 sum {compute_ms:.0f}) and orchestration "
-          f"{orchestration:.0f} ms; upload-to-first-stage wait p50 "
-          f"{fmt(pct(result['first_wait_ms'], 50))} ms")
+        print(
+            f"  {stage:<12}{fmt(pct(o, 50)):>10}{fmt(pct(o, 99)):>10}"
+            f"{fmt(pct(b, 50)):>13}{fmt(pct(b, 99)):>13}"
+        )
+    print(
+        f"  per document: {slot_ms:.0f} ms of a worker slot, of which stage compute "
+        f"{mean_compute:.0f} ms (mean; p50 sum {compute_ms:.0f}) and orchestration "
+        f"{orchestration:.0f} ms; upload-to-first-stage wait p50 "
+        f"{fmt(pct(result['first_wait_ms'], 50))} ms"
+    )
     ratio = throughput / base_rate if base_rate else 0
-    return [Result("End-to-end docs/s", "docs/s", throughput, base_rate, ">= 0.85x ceiling",
-                   met=ratio >= 0.85,
-                   note=f"N={documents}, ceiling={workers} loops; orchestration "
-                        f"{orchestration:.0f} ms/doc")]
+    return [
+        Result(
+            "End-to-end docs/s",
+            "docs/s",
+            throughput,
+            base_rate,
+            ">= 0.85x ceiling",
+            met=ratio >= 0.85,
+            note=f"N={documents}, ceiling={workers} loops; orchestration "
+            f"{orchestration:.0f} ms/doc",
+        )
+    ]
 
 
 def main() -> None:

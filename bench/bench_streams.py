@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # a benchmark reports by printing
+# a benchmark reports by printing
 """Concurrent SSE streams held by one API process while events are published, beside a bare
 Starlette streaming endpoint.
 
@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rig import (
     BENCH,
     Result,
-    fmt,
     raise_nofile,
     redis_clients,
     rig,
@@ -45,16 +43,36 @@ from docflow.embedded import free_port
 TOPICS = 100
 
 
-def hold(port: int, template: str, targets: list[str], count: int, tmp: Path,
-         measure: Any) -> dict[str, Any]:
+def hold(
+    port: int, template: str, targets: list[str], count: int, tmp: Path, measure: Any
+) -> dict[str, Any]:
     """Open `count` streams in a client process, call `measure()` while they are held."""
     (tmp / "template.txt").write_bytes(template.encode())
     (tmp / "targets.txt").write_text("\n".join(targets))
     client = subprocess.Popen(
-        [sys.executable, str(BENCH / "_loadgen.py"), "streams", "--port", str(port),
-         "--request-template", str(tmp / "template.txt"), "--targets", str(tmp / "targets.txt"),
-         "--count", str(count), "--parallel", "48", "--hold", "300", "--open-timeout", "240"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(BENCH / "_loadgen.py"),
+            "streams",
+            "--port",
+            str(port),
+            "--request-template",
+            str(tmp / "template.txt"),
+            "--targets",
+            str(tmp / "targets.txt"),
+            "--count",
+            str(count),
+            "--parallel",
+            "48",
+            "--hold",
+            "300",
+            "--open-timeout",
+            "240",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert client.stdout is not None and client.stdin is not None
     opened = json.loads(client.stdout.readline())
     time.sleep(3)  # a few publishes reach every group; let the allocator settle
@@ -72,10 +90,23 @@ def _publish_loop(stop: threading.Event, docs: list[str], owner: str, rate: floa
     from docflow.events.publisher import publish_sync
 
     while not stop.wait(1 / rate):
-        publish_sync([{"id": None, "type": "stage.progress", "document_id": random.choice(docs),
-                       "owner_id": owner, "status": "processing", "stage": "extract",
-                       "progress": 40, "message": "bench", "actor": "bench", "created_at": None,
-                       "data": {"done": 1, "total": 2}}])
+        publish_sync(
+            [
+                {
+                    "id": None,
+                    "type": "stage.progress",
+                    "document_id": random.choice(docs),
+                    "owner_id": owner,
+                    "status": "processing",
+                    "stage": "extract",
+                    "progress": 40,
+                    "message": "bench",
+                    "actor": "bench",
+                    "created_at": None,
+                    "data": {"done": 1, "total": 2},
+                }
+            ]
+        )
 
 
 def run(levels: list[int], rate: float = 50) -> list[Result]:
@@ -89,13 +120,28 @@ def run(levels: list[int], rate: float = 50) -> list[Result]:
         owner = seed_documents(r, TOPICS, status="review")
         docs = [str(v[0]) for v in r.sql("select id from documents")]
         bare_port = free_port()
-        bare = r.spawn("bare", [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH),
-                                "bare_app:app", "--port", str(bare_port), "--no-access-log",
-                                "--log-level", "warning"],
-                       {"BARE_RATE": str(rate), "BARE_TOPICS": str(TOPICS)})
+        bare = r.spawn(
+            "bare",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(BENCH),
+                "bare_app:app",
+                "--port",
+                str(bare_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            {"BARE_RATE": str(rate), "BARE_TOPICS": str(TOPICS)},
+        )
         wait_http(f"http://127.0.0.1:{bare_port}/health", [bare])
-        ours_tpl = ("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-                    f"Authorization: Bearer {token}\r\n\r\n")
+        ours_tpl = (
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        )
         bare_tpl = "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
         ours_targets = [f"/api/v1/documents/{d}/stream" for d in docs]
         bare_targets = [f"/stream/t{i}" for i in range(TOPICS)]
@@ -113,36 +159,64 @@ def run(levels: list[int], rate: float = 50) -> list[Result]:
 
                 def sample_ours() -> dict[str, Any]:
                     clients, subscribed, patterns = redis_clients(r.redis_url)
-                    return {"rss": rss_bytes(api.pid), "redis_clients": clients,  # noqa: B023
-                            "subscribed": subscribed, "patterns": patterns}
+                    return {
+                        "rss": rss_bytes(api.pid),
+                        "redis_clients": clients,
+                        "subscribed": subscribed,
+                        "patterns": patterns,
+                    }
 
                 o = hold(api_port, ours_tpl, ours_targets, count, r.tmp, sample_ours)
                 o["redis_clients_before"] = clients0[0]
-                b = hold(bare_port, bare_tpl, bare_targets, count, r.tmp,
-                         lambda: {"rss": rss_bytes(bare.pid)})
+                b = hold(
+                    bare_port,
+                    bare_tpl,
+                    bare_targets,
+                    count,
+                    r.tmp,
+                    lambda: {"rss": rss_bytes(bare.pid)},
+                )
                 per_ours = (o["rss"] - base_ours) / max(o["opened"], 1) / 1024
                 per_bare = (b["rss"] - base_bare) / max(b["opened"], 1) / 1024
                 rows.append((count, per_ours, per_bare, o, b))
-                print(f"  {count:>6} asked: ours {o['opened']} open ({o['failed']} failed, "
-                      f"{o['open_seconds']:.1f}s to open), {per_ours:.1f} KiB/stream, "
-                      f"{o['frames_while_held']} frames while held; Redis clients "
-                      f"{o['redis_clients_before']} -> {o['redis_clients']}, subscribed "
-                      f"{o['subscribed']}, patterns {o['patterns']} | bare {b['opened']} open, "
-                      f"{per_bare:.1f} KiB/stream")
+                print(
+                    f"  {count:>6} asked: ours {o['opened']} open ({o['failed']} failed, "
+                    f"{o['open_seconds']:.1f}s to open), {per_ours:.1f} KiB/stream, "
+                    f"{o['frames_while_held']} frames while held; Redis clients "
+                    f"{o['redis_clients_before']} -> {o['redis_clients']}, subscribed "
+                    f"{o['subscribed']}, patterns {o['patterns']} | bare {b['opened']} open, "
+                    f"{per_bare:.1f} KiB/stream"
+                )
         finally:
             stop.set()
             publisher.join()
     count, per_ours, per_bare, o, _ = rows[-1]
-    results = [Result(f"SSE memory/stream @{o['opened']}", "KiB", per_ours, per_bare, "<= 32 KiB",
-                      higher_is_better=False,
-                      met=per_ours <= 32 and o["opened"] >= 10_000 if count >= 10_000 else None,
-                      note="met only counts at 10,000 streams" if count < 10_000 else "")]
+    results = [
+        Result(
+            f"SSE memory/stream @{o['opened']}",
+            "KiB",
+            per_ours,
+            per_bare,
+            "<= 32 KiB",
+            higher_is_better=False,
+            met=per_ours <= 32 and o["opened"] >= 10_000 if count >= 10_000 else None,
+            note="met only counts at 10,000 streams" if count < 10_000 else "",
+        )
+    ]
     growth = o["redis_clients"] - o["redis_clients_before"]
-    results.append(Result("Redis clients, +streams", "clients", float(growth), 0.0,
-                          "no growth, 0 patterns", higher_is_better=False,
-                          met=growth <= 1 and o["patterns"] == 0,
-                          note=f"{o['redis_clients_before']} -> {o['redis_clients']} with "
-                               f"{o['opened']} streams; patterns {o['patterns']}"))
+    results.append(
+        Result(
+            "Redis clients, +streams",
+            "clients",
+            float(growth),
+            0.0,
+            "no growth, 0 patterns",
+            higher_is_better=False,
+            met=growth <= 1 and o["patterns"] == 0,
+            note=f"{o['redis_clients_before']} -> {o['redis_clients']} with "
+            f"{o['opened']} streams; patterns {o['patterns']}",
+        )
+    )
     return results
 
 

@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # a benchmark reports by printing
+# a benchmark reports by printing
 """Upload requests/s: POST /api/v1/documents (stored, row written, task enqueued) beside a bare
 Starlette multipart endpoint, same client, same file, interleaved rounds.
 
@@ -28,12 +28,19 @@ BOUNDARY = "----docflowbench7MA4YWxkTrZu0gW"
 
 def multipart_request(path: str, port: int, token: str | None, body_text: bytes) -> bytes:
     body = (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
-        f"filename=\"note.txt\"\r\nContent-Type: text/plain\r\n\r\n"
-    ).encode() + body_text + f"\r\n--{BOUNDARY}--\r\n".encode()
-    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}",
-            f"Content-Length: {len(body)}"]
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="note.txt"\r\nContent-Type: text/plain\r\n\r\n'
+        ).encode()
+        + body_text
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}",
+        f"Content-Length: {len(body)}",
+    ]
     if token:
         head.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
@@ -43,9 +50,26 @@ def load(port: int, request: bytes, tmp: Path, seconds: float, connections: int)
     path = tmp / f"request-{port}.bin"
     path.write_bytes(request)
     out = subprocess.run(
-        [sys.executable, str(BENCH / "_loadgen.py"), "requests", "--port", str(port), "--request",
-         str(path), "--connections", str(connections), "--seconds", str(seconds), "--warmup", "2"],
-        capture_output=True, text=True, check=True, timeout=seconds + 120)
+        [
+            sys.executable,
+            str(BENCH / "_loadgen.py"),
+            "requests",
+            "--port",
+            str(port),
+            "--request",
+            str(path),
+            "--connections",
+            str(connections),
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -58,9 +82,22 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 32) -> list[Resu
         api_port = int(base.rsplit(":", 1)[1])
         token = r.token(base)
         bare_port = free_port()
-        bare = r.spawn("bare", [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH),
-                                "bare_app:app", "--port", str(bare_port), "--no-access-log",
-                                "--log-level", "warning"])
+        bare = r.spawn(
+            "bare",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(BENCH),
+                "bare_app:app",
+                "--port",
+                str(bare_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        )
         wait_http(f"http://127.0.0.1:{bare_port}/health", [bare])
         ours_req = multipart_request("/api/v1/documents", api_port, token, text)
         bare_req = multipart_request("/upload", bare_port, None, text)
@@ -71,18 +108,31 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 32) -> list[Resu
             bare_rps.append(b["rps"])
             ours_rps.append(o["rps"])
             details.append((b, o))
-            print(f"  round {index + 1}: bare {b['rps']:.0f} req/s (p50 {fmt(b['p50_ms'])} ms), "
-                  f"ours {o['rps']:.0f} req/s (p50 {fmt(o['p50_ms'])} ms, p99 "
-                  f"{fmt(o['p99_ms'])} ms, statuses {o['statuses']}, errors {o['errors']})")
+            print(
+                f"  round {index + 1}: bare {b['rps']:.0f} req/s (p50 {fmt(b['p50_ms'])} ms), "
+                f"ours {o['rps']:.0f} req/s (p50 {fmt(o['p50_ms'])} ms, p99 "
+                f"{fmt(o['p99_ms'])} ms, statuses {o['statuses']}, errors {o['errors']})"
+            )
         stored = r.sql("select count(*) from documents")[0][0]
         queued = _queued(r.redis_url)
     ours, base_rps = median(ours_rps), median(bare_rps)
-    print(f"Upload, {len(text)}-byte text file, {connections} connections, {rounds} interleaved "
-          f"rounds of {seconds:.0f}s: ours {ours:.0f} req/s, bare Starlette {base_rps:.0f} req/s, "
-          f"ratio {ours / base_rps:.2f}x; {stored} rows stored, {queued} tasks queued")
+    print(
+        f"Upload, {len(text)}-byte text file, {connections} connections, {rounds} interleaved "
+        f"rounds of {seconds:.0f}s: ours {ours:.0f} req/s, bare Starlette {base_rps:.0f} req/s, "
+        f"ratio {ours / base_rps:.2f}x; {stored} rows stored, {queued} tasks queued"
+    )
     met = ours >= 500 and ours / base_rps >= 0.4
-    return [Result("Upload requests/s", "req/s", ours, base_rps, ">= 0.4x and >= 500/s", met=met,
-                   note=f"{connections} conns, median of {rounds}")]
+    return [
+        Result(
+            "Upload requests/s",
+            "req/s",
+            ours,
+            base_rps,
+            ">= 0.4x and >= 500/s",
+            met=met,
+            note=f"{connections} conns, median of {rounds}",
+        )
+    ]
 
 
 def _queued(redis_url: str) -> int:
@@ -90,8 +140,9 @@ def _queued(redis_url: str) -> int:
 
     client = redis.Redis.from_url(redis_url)
     try:
-        return sum(int(client.llen(k)) for k in client.keys("*documents*")
-                   if client.type(k) == b"list")
+        return sum(
+            int(client.llen(k)) for k in client.keys("*documents*") if client.type(k) == b"list"
+        )
     finally:
         client.close()
 

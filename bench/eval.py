@@ -1,4 +1,4 @@
-# ruff: noqa: T201, RUF001  # an evaluation reports by printing; its texts use real dashes
+# ruff: noqa: RUF001  # an evaluation reports by printing; its texts use real dashes
 """`make eval`: how right the pipeline is, on generated documents whose truth is known.
 
 1. Extraction fidelity: character error rate (CER, edit distance / reference length, after
@@ -61,8 +61,9 @@ def edit_distance(a: str, b: str) -> int:
         for i, ca in enumerate(a, 1):
             current = [i]
             for j, cb in enumerate(b, 1):
-                current.append(min(previous[j] + 1, current[j - 1] + 1,
-                                   previous[j - 1] + (ca != cb)))
+                current.append(
+                    min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+                )
             previous = current
         return previous[-1]
 
@@ -83,11 +84,13 @@ def extraction_fidelity() -> None:
     docs = generate(2, seed=41)
     rows: dict[str, list[float]] = defaultdict(list)
     for doc in docs:
-        rows["PDF (reportlab, Helvetica)"].append(cer(doc.text, _extract(make_pdf([doc.text]),
-                                                                        FileKind.PDF)))
+        rows["PDF (reportlab, Helvetica)"].append(
+            cer(doc.text, _extract(make_pdf([doc.text]), FileKind.PDF))
+        )
         paragraphs = doc.text.split("\n")
-        rows["DOCX (python-docx)"].append(cer(doc.text, _extract(make_docx(paragraphs),
-                                                                 FileKind.DOCX)))
+        rows["DOCX (python-docx)"].append(
+            cer(doc.text, _extract(make_docx(paragraphs), FileKind.DOCX))
+        )
     scripts = {
         "Cyrillic": "Квартальный отчёт о продажах. Продажи компании выросли на восемь процентов.",
         "Greek": "Η αναφορά πωλήσεων του τριμήνου δείχνει αύξηση οκτώ τοις εκατό.",
@@ -98,8 +101,9 @@ def extraction_fidelity() -> None:
             # reportlab has no bidi layout: a right-to-left line must be handed over in visual
             # order (reversed, for a line without digits), as Word or LibreOffice would lay it.
             drawn = text[::-1] if name == "Arabic" else text
-            rows[f"PDF {name} (DejaVu)"].append(cer(text, _extract(make_pdf([drawn]),
-                                                                   FileKind.PDF)))
+            rows[f"PDF {name} (DejaVu)"].append(
+                cer(text, _extract(make_pdf([drawn]), FileKind.PDF))
+            )
     for text in scripts.values():
         rows["DOCX non-Latin"].append(cer(text, _extract(make_docx([text]), FileKind.DOCX)))
     if ocr.tesseract_path():
@@ -132,29 +136,39 @@ def _taxonomy() -> dict[str, str | None]:
 
 def _predict(docs: list[LabelledDocument], classifier: Classifier | None) -> list[Categorization]:
     taxonomy = _taxonomy()
-    return [categorize(d.text, d.filename, analyze(d.text), classifier=classifier,
-                       taxonomy=taxonomy) for d in docs]
+    return [
+        categorize(d.text, d.filename, analyze(d.text), classifier=classifier, taxonomy=taxonomy)
+        for d in docs
+    ]
 
 
 def _report(label: str, docs: list[LabelledDocument], predictions: list[Categorization]) -> None:
     right = [p.category == d.category for d, p in zip(docs, predictions, strict=True)]
     sure = [ok for ok, p in zip(right, predictions, strict=True) if p.confidence >= UNCERTAIN_BELOW]
-    unsure = [ok for ok, p in zip(right, predictions, strict=True)
-              if p.confidence < UNCERTAIN_BELOW]
+    unsure = [
+        ok for ok, p in zip(right, predictions, strict=True) if p.confidence < UNCERTAIN_BELOW
+    ]
     known = [ok for ok, d in zip(right, docs, strict=True) if d.category != CUSTOM_CATEGORY]
     print(f"   {label}")
-    print(f"     accuracy {sum(right) / len(right):.1%} ({sum(right)}/{len(right)}); "
-          f"default categories only {sum(known) / len(known):.1%}")
+    print(
+        f"     accuracy {sum(right) / len(right):.1%} ({sum(right)}/{len(right)}); "
+        f"default categories only {sum(known) / len(known):.1%}"
+    )
     if sure:
-        print(f"     confident (>= {UNCERTAIN_BELOW}): {len(sure)} documents, "
-              f"{sum(sure) / len(sure):.1%} right")
+        print(
+            f"     confident (>= {UNCERTAIN_BELOW}): {len(sure)} documents, "
+            f"{sum(sure) / len(sure):.1%} right"
+        )
     if unsure:
-        print(f"     flagged uncertain: {len(unsure)} documents, "
-              f"{sum(unsure) / len(unsure):.1%} right")
+        print(
+            f"     flagged uncertain: {len(unsure)} documents, "
+            f"{sum(unsure) / len(unsure):.1%} right"
+        )
 
 
-def _per_category(docs: list[LabelledDocument], before: list[Categorization],
-                  after: list[Categorization]) -> None:
+def _per_category(
+    docs: list[LabelledDocument], before: list[Categorization], after: list[Categorization]
+) -> None:
     totals: Counter[str] = Counter(d.category for d in docs)
     hits_before: Counter[str] = Counter()
     hits_after: Counter[str] = Counter()
@@ -163,14 +177,18 @@ def _per_category(docs: list[LabelledDocument], before: list[Categorization],
         hits_after[d.category] += a.category == d.category
     print(f"     {'category':<16}{'before':>8}{'after':>8}")
     for category in totals:
-        print(f"     {category:<16}{hits_before[category] / totals[category]:>8.0%}"
-              f"{hits_after[category] / totals[category]:>8.0%}")
+        print(
+            f"     {category:<16}{hits_before[category] / totals[category]:>8.0%}"
+            f"{hits_after[category] / totals[category]:>8.0%}"
+        )
 
 
 def categorization(per_category: int, batch: int) -> None:
     test = generate(per_category, seed=1001)
-    print(f"\n2. Categorization: {len(test)} held-out documents, {per_category} per category, "
-          f"{len({d.category for d in test})} categories")
+    print(
+        f"\n2. Categorization: {len(test)} held-out documents, {per_category} per category, "
+        f"{len({d.category for d in test})} categories"
+    )
     before = _predict(test, None)
     _report("before learning (rules only; the rules cannot know purchase_order):", test, before)
 
@@ -181,17 +199,24 @@ def categorization(per_category: int, batch: int) -> None:
     corrections = sum(g.category != d.category for d, g in zip(reviewed, guesses, strict=True))
     classifier = Classifier.train(
         [(model_input(d.text, d.filename), d.category) for d in reviewed],
-        weights=[CORRECTION_WEIGHT if g.category != d.category else 1.0
-                 for d, g in zip(reviewed, guesses, strict=True)],
+        weights=[
+            CORRECTION_WEIGHT if g.category != d.category else 1.0
+            for d, g in zip(reviewed, guesses, strict=True)
+        ],
     )
     after = _predict(test, classifier)
-    _report(f"after learning from {len(reviewed)} reviewed documents ({corrections} corrections):",
-            test, after)
+    _report(
+        f"after learning from {len(reviewed)} reviewed documents ({corrections} corrections):",
+        test,
+        after,
+    )
     _per_category(test, before, after)
 
     samples = [LabelledDocument(c, "document.pdf", t) for c, t in SAMPLE_TEXTS.items()]
-    right = sum(p.category == d.category for d, p in zip(samples, _predict(samples, classifier),
-                                                          strict=True))
+    right = sum(
+        p.category == d.category
+        for d, p in zip(samples, _predict(samples, classifier), strict=True)
+    )
     print(f"   the hand-written SAMPLE_TEXTS after learning: {right}/{len(samples)} right")
 
 

@@ -1,4 +1,4 @@
-# ruff: noqa: T201  # a benchmark reports by printing
+# a benchmark reports by printing
 """PDF text extraction, pages per second: our extract_text() beside raw pypdfium2, same run.
 
 The corpus is generated (reportlab), fixed by its parameters: text-heavy pages of business
@@ -84,8 +84,10 @@ def main() -> None:
         our_rates.append(pages_per_second(ours, pdfs, 1)[0])
     raw, our = statistics.median(raw_rates), statistics.median(our_rates)
     pages = sum(raw_pdfium(d) for d in pdfs)
-    print(f"PDF extraction over {len(pdfs)} generated PDFs, {pages} pages "
-          f"(median of {args.rounds} interleaved rounds, CPU time)")
+    print(
+        f"PDF extraction over {len(pdfs)} generated PDFs, {pages} pages "
+        f"(median of {args.rounds} interleaved rounds, CPU time)"
+    )
     print(f"  raw pypdfium2      {raw:>8.0f} pages/s")
     print(f"  docflow extract    {our:>8.0f} pages/s")
     print(f"  ratio              {our / raw:>8.2f}x  (goal >= 0.80x)")

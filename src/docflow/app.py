@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from docflow import jobs
 from docflow import logging as docflow_logging
 from docflow.auth.router import router as auth_router
 from docflow.categories.router import router as categories_router
@@ -35,10 +37,20 @@ from docflow.users.router import router as users_router
 log = logging.getLogger("docflow.api")
 API = "/api/v1"
 
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
-              413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
-              429: "rate_limited", 503: "service_unavailable"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -52,8 +64,13 @@ SECURITY_HEADERS = {
 }
 
 
-def envelope(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "message": message, "details": details or {}}},
@@ -109,8 +126,13 @@ class RequestContext:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
-        return envelope(exc.status_code, exc.code, exc.message, exc.details,
-                        headers=getattr(exc, "headers", None))
+        return envelope(
+            exc.status_code,
+            exc.code,
+            exc.message,
+            exc.details,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -120,8 +142,9 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"][1:] or first["loc"])
-        return envelope(422, "validation_error", f"Invalid request: {where}: {first['msg']}",
-                        {"errors": errors})
+        return envelope(
+            422, "validation_error", f"Invalid request: {where}: {first['msg']}", {"errors": errors}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -139,9 +162,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable: %s", type(exc).__name__)
-        return envelope(503, "service_unavailable",
-                        "The database is unavailable right now; try again shortly.",
-                        headers={"Retry-After": "5"})
+        return envelope(
+            503,
+            "service_unavailable",
+            "The database is unavailable right now; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
 
     for exc_type in (OperationalError, PoolTimeout, ConnectionError, OSError):
         app.add_exception_handler(exc_type, unavailable)
@@ -152,17 +178,21 @@ def install_error_handlers(app: FastAPI) -> None:
             return await unavailable(request, exc)
         # Text PostgreSQL cannot store (NUL, invalid encoding) is the client's input, not a crash.
         if getattr(exc.orig, "sqlstate", None) in {"22021", "22P05"}:
-            return envelope(422, "validation_error",
-                            "The request contains characters that cannot be stored.")
+            return envelope(
+                422, "validation_error", "The request contains characters that cannot be stored."
+            )
         request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
         log.error("database error (request %s)", request_id, exc_info=exc)
         return crash_response(request_id)
 
 
 def crash_response(request_id: str) -> JSONResponse:
-    return envelope(500, "internal_error",
-                    "Something went wrong on our side. Quote the request id if you report it.",
-                    {"request_id": request_id})
+    return envelope(
+        500,
+        "internal_error",
+        "Something went wrong on our side. Quote the request id if you report it.",
+        {"request_id": request_id},
+    )
 
 
 @asynccontextmanager
@@ -171,6 +201,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = EventHub(settings.redis_url, settings.events_channel, settings.sse_client_queue)
     app.state.hub = hub
     hub.start()
+    # Build the task producer once, before requests race to create it from several threads.
+    await anyio.to_thread.run_sync(jobs.sender)
     try:
         yield
     finally:
@@ -191,8 +223,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (auth_router, documents_router, review_router, export_router, health_router,
-                   categories_router):
+    for router in (
+        auth_router,
+        documents_router,
+        review_router,
+        export_router,
+        health_router,
+        categories_router,
+    ):
         app.include_router(router, prefix=API)
     app.include_router(users_router, prefix=API)
     # Before the UI's catch-all route, so /metrics is not served as a page.
@@ -203,10 +241,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware, settings=settings)
     if settings.cors_origins:  # closed by default: the UI is served from the same origin
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID",
-                           "X-CSRF-Token", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "X-CSRF-Token",
+                "X-Request-ID",
+            ],
             expose_headers=["Retry-After", "X-Request-ID", "Location"],
         )
     app.add_middleware(RequestContext, tls=settings.cookie_secure)
@@ -226,4 +272,6 @@ def mount_ui(app: FastAPI, root: Path) -> None:
             if resolved.is_file() and resolved.is_relative_to(root):
                 return FileResponse(resolved)
         fallback = root / "404.html"
-        return FileResponse(fallback if fallback.is_file() else root / "index.html", status_code=404)
+        return FileResponse(
+            fallback if fallback.is_file() else root / "index.html", status_code=404
+        )

@@ -90,8 +90,9 @@ def _server_major(engine: Engine) -> int:
 
 def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
-                for t in TABLES}
+        return {
+            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in TABLES
+        }
 
 
 def _revision(engine: Engine) -> str | None:
@@ -123,8 +124,19 @@ def backup(out_dir: Path, settings: Settings | None = None) -> Report:
     archive = out_dir / f"docflow-backup-{stamp}.tar"
     with tempfile.TemporaryDirectory(prefix="docflow-backup-") as tmp:
         dump = Path(tmp) / "database.dump"
-        subprocess.run([pg_dump, "-Fc", "--no-owner", "--no-privileges", "-f", str(dump),
-                        "-d", _libpq_url(settings.database_url)], check=True)
+        subprocess.run(
+            [
+                pg_dump,
+                "-Fc",
+                "--no-owner",
+                "--no-privileges",
+                "-f",
+                str(dump),
+                "-d",
+                _libpq_url(settings.database_url),
+            ],
+            check=True,
+        )
         members: dict[str, Path] = {"database.dump": dump}
         store = Path(settings.storage_path)
         if settings.storage_backend == "filesystem" and store.is_dir():
@@ -174,20 +186,33 @@ def restore(archive: Path, settings: Settings | None = None, *, force: bool = Fa
         engine = _engine(settings.database_url)
         try:
             with engine.connect() as conn:
-                has_tables = conn.execute(text(
-                    "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'"
-                )).scalar_one()
+                has_tables = conn.execute(
+                    text(
+                        "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'"
+                    )
+                ).scalar_one()
             if has_tables and not force:
-                raise BackupError("the target database is not empty; restore needs an empty one "
-                                  "(create a new database, or pass --force to drop this one's "
-                                  "tables first)")
+                raise BackupError(
+                    "the target database is not empty; restore needs an empty one "
+                    "(create a new database, or pass --force to drop this one's "
+                    "tables first)"
+                )
             if has_tables:
                 with engine.begin() as conn:
                     conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
             pg_restore = pg_tool("pg_restore", _server_major(engine))
-            subprocess.run([pg_restore, "--no-owner", "--no-privileges", "--exit-on-error",
-                            "-d", _libpq_url(settings.database_url),
-                            str(root / "database.dump")], check=True)
+            subprocess.run(
+                [
+                    pg_restore,
+                    "--no-owner",
+                    "--no-privileges",
+                    "--exit-on-error",
+                    "-d",
+                    _libpq_url(settings.database_url),
+                    str(root / "database.dump"),
+                ],
+                check=True,
+            )
             store = Path(settings.storage_path)
             restored_files = 0
             for path in sorted((root / "files").rglob("*")) if (root / "files").is_dir() else []:
@@ -200,7 +225,8 @@ def restore(archive: Path, settings: Settings | None = None, *, force: bool = Fa
             for table, expected in manifest["counts"].items():
                 if report.counts.get(table) != expected:
                     report.problems.append(
-                        f"{table}: {report.counts.get(table)} rows restored, {expected} backed up")
+                        f"{table}: {report.counts.get(table)} rows restored, {expected} backed up"
+                    )
             report.verified_documents = _verify_originals(settings, report.problems)
         finally:
             engine.dispose()
@@ -240,8 +266,9 @@ def _ensure_database(url: str) -> None:
     admin = _engine(target.set(database="postgres").render_as_string(hide_password=False))
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                  {"n": target.database}).scalar()
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            ).scalar()
             if not exists:
                 conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     finally:

@@ -42,8 +42,10 @@ def configure(app: Celery, settings: Settings) -> None:
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2},
         worker_hijack_root_logger=False,
+        # Task events feed Flower; the extra "sent" event per task would cost every upload a
+        # second publish, so producers don't send it.
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,
         beat_schedule={
             "reap": {
                 "task": "documents.reap",

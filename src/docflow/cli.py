@@ -15,8 +15,11 @@ import typer
 
 from docflow.config import get_settings
 
-app = typer.Typer(help="Docflow: documents from upload to export, every stage streamed live.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Docflow: documents from upload to export, every stage streamed live.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
@@ -36,7 +39,9 @@ def api(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 2,
-    queues: Annotated[str, typer.Option("--queues", "-Q")] = "documents,documents-heavy,maintenance",
+    queues: Annotated[
+        str, typer.Option("--queues", "-Q")
+    ] = "documents,documents-heavy,maintenance",
     name: Annotated[str | None, typer.Option("--name", "-n")] = None,
     pool: str = "prefork",
 ) -> None:
@@ -57,8 +62,18 @@ def worker(
         from docflow.metrics import serve_worker_metrics
 
         serve_worker_metrics(metrics_port)
-    argv = ["worker", "-Q", queues, "-c", str(concurrency), "--pool", pool, "-l",
-            get_settings().log_level, "-E"]
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "--pool",
+        pool,
+        "-l",
+        get_settings().log_level,
+        "-E",
+    ]
     if name:
         argv += ["-n", name]
     try:
@@ -81,8 +96,15 @@ def flower(
         raise typer.Exit(2)
     from docflow.worker.app import celery_app
 
-    celery_app.start(["flower", f"--port={port}", f"--address={address}",
-                      f"--basic-auth={user}:{password}", "--purge_offline_workers=60"])
+    celery_app.start(
+        [
+            "flower",
+            f"--port={port}",
+            f"--address={address}",
+            f"--basic-auth={user}:{password}",
+            "--purge_offline_workers=60",
+        ]
+    )
 
 
 @app.command()
@@ -110,8 +132,10 @@ def reap() -> None:
     from docflow.worker.reaper import reap as run_reaper
 
     report = run_reaper()
-    typer.echo(f"resumed {len(report.resumed)}, failed {len(report.failed)}, "
-               f"requeued {len(report.requeued)}")
+    typer.echo(
+        f"resumed {len(report.resumed)}, failed {len(report.failed)}, "
+        f"requeued {len(report.requeued)}"
+    )
 
 
 @app.command()
@@ -129,7 +153,8 @@ def run(
 @app.command()
 def backup(
     out: Annotated[Path, typer.Option("--out", "-o", help="directory for the archive")] = Path(
-        "var/backups"),
+        "var/backups"
+    ),
     keep: Annotated[int, typer.Option(help="keep this many newest archives (0 = all)")] = 0,
 ) -> None:
     """Write a timestamped archive: pg_dump -Fc, the file store, a manifest with checksums."""
@@ -137,8 +162,10 @@ def backup(
 
     report = run_backup(out)
     counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
-    typer.echo(f"wrote {report.path} ({report.path.stat().st_size} bytes: {counts}, "
-               f"{report.files} stored files)")
+    typer.echo(
+        f"wrote {report.path} ({report.path.stat().st_size} bytes: {counts}, "
+        f"{report.files} stored files)"
+    )
     if keep:
         archives = sorted(out.glob("docflow-backup-*.tar"))
         for old in archives[:-keep]:
@@ -191,7 +218,9 @@ def upload(
     files: Annotated[list[Path], typer.Argument(help="files to upload")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="show live progress")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to follow before giving up")] = 600,
-    url: UrlOpt = None, email: EmailOpt = None, password: PasswordOpt = None,
+    url: UrlOpt = None,
+    email: EmailOpt = None,
+    password: PasswordOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Upload files; with --follow, show each one's stages live. Exit 1 if any failed."""
@@ -201,15 +230,16 @@ def upload(
     from docflow.client.commands import upload as run_upload
 
     creds = Credentials.resolve(url, email, password, token)
-    _client_call(run_upload(files, creds, follow=follow, wait_seconds=timeout,
-                               console=Console()))
+    _client_call(run_upload(files, creds, follow=follow, wait_seconds=timeout, console=Console()))
 
 
 @app.command()
 def status(
     document_id: Annotated[str, typer.Argument()],
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    url: UrlOpt = None, email: EmailOpt = None, password: PasswordOpt = None,
+    url: UrlOpt = None,
+    email: EmailOpt = None,
+    password: PasswordOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Show one document's status, stage, message and timings. Exit 1 if it failed."""
@@ -224,8 +254,13 @@ def status(
 def export(
     fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
     output: Annotated[str, typer.Option("--output", "-o", help="file, or - for stdout")] = "-",
-    category: str = "", q: str = "", created_from: str = "", created_to: str = "",
-    url: UrlOpt = None, email: EmailOpt = None, password: PasswordOpt = None,
+    category: str = "",
+    q: str = "",
+    created_from: str = "",
+    created_to: str = "",
+    url: UrlOpt = None,
+    email: EmailOpt = None,
+    password: PasswordOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Export finalised documents (streamed) as CSV or JSON."""
@@ -233,16 +268,14 @@ def export(
     from docflow.client.commands import export as run_export
 
     creds = Credentials.resolve(url, email, password, token)
-    filters = {"category": category, "q": q, "created_from": created_from,
-               "created_to": created_to}
+    filters = {"category": category, "q": q, "created_from": created_from, "created_to": created_to}
     _client_call(run_export(creds, fmt, output, filters))
 
 
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(prompt=True)],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     role: Annotated[str, typer.Option(help="uploader, reviewer or admin")] = "uploader",
 ) -> None:
     """Create an account."""
@@ -263,8 +296,9 @@ def users_list() -> None:
     from docflow.users.commands import list_users
 
     for user in asyncio.run(list_users()):
-        typer.echo(f"{user.id}  {user.role:9}  {'active ' if user.is_active else 'disabled'}  "
-                   f"{user.email}")
+        typer.echo(
+            f"{user.id}  {user.role:9}  {'active ' if user.is_active else 'disabled'}  {user.email}"
+        )
 
 
 if __name__ == "__main__":

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # (or test runs) can share one Redis.
     redis_namespace: str = "docflow"
 
+    # Proxies whose X-Forwarded-For is believed (nginx); comma-separated addresses or "*".
+    forwarded_allow_ips: str = "127.0.0.1"
     ui_dir: Path | None = None
     log_level: str = "INFO"
     log_json: bool = False

@@ -45,7 +45,16 @@ def sync_engine() -> Engine:
         pool_pre_ping=True,
         pool_size=4,
         max_overflow=4,
-        connect_args={"connect_timeout": 5},
+        # A worker host cut off mid-transaction must not hold a document's row lock for hours:
+        # the server ends such a session after a minute.
+        connect_args={
+            "connect_timeout": 5,
+            "options": "-c idle_in_transaction_session_timeout=60000",
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
     )
 
 

@@ -6,7 +6,9 @@ that must stop or restart a server without touching anyone else's.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -60,6 +62,13 @@ class EmbeddedPostgres:
                 return
             except subprocess.CalledProcessError:
                 continue
+        # Still running after both modes: stop the postmaster by its pid.
+        pid_file = self.data / "postmaster.pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+            except (ProcessLookupError, ValueError, IndexError):
+                pass
 
 
 @dataclass

@@ -69,8 +69,11 @@ def build_ui(stopping: threading.Event) -> Path | None:
     lock = FRONTEND / "package-lock.json"
     steps: list[list[str]] = []
     if not marker.exists() or (lock.exists() and lock.stat().st_mtime > marker.stat().st_mtime):
-        steps.append(["npm", "ci", "--no-audit", "--no-fund"] if lock.exists()
-                     else ["npm", "install", "--no-audit", "--no-fund"])
+        steps.append(
+            ["npm", "ci", "--no-audit", "--no-fund"]
+            if lock.exists()
+            else ["npm", "install", "--no-audit", "--no-fund"]
+        )
     built = out / "index.html"
     if steps or not built.exists() or _newest_source(FRONTEND) > built.stat().st_mtime:
         steps.append(["npm", "run", "build"])
@@ -78,9 +81,15 @@ def build_ui(stopping: threading.Event) -> Path | None:
         if stopping.is_set():
             return None
         say("ui", "$ " + " ".join(argv))
-        proc = subprocess.Popen(argv, cwd=FRONTEND, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                                env={**os.environ, "NEXT_TELEMETRY_DISABLED": "1"})
+        proc = subprocess.Popen(
+            argv,
+            cwd=FRONTEND,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "NEXT_TELEMETRY_DISABLED": "1"},
+        )
         _pump("ui", proc)
         if proc.wait() != 0:
             say("ui", f"{argv[1]} failed (exit {proc.returncode}); continuing without a fresh UI")
@@ -130,8 +139,9 @@ def run_stack(host: str, port: int, concurrency: int) -> int:
         if stopping.is_set():
             return 130
         python = sys.executable
-        migrate = subprocess.run([python, "-m", "docflow.cli", "migrate"], env=env,
-                                 capture_output=True, text=True)
+        migrate = subprocess.run(
+            [python, "-m", "docflow.cli", "migrate"], env=env, capture_output=True, text=True
+        )
         for line in (migrate.stdout + migrate.stderr).splitlines():
             if "RuntimeDirWarning" not in line and "user_runtime_dir" not in line:
                 say("migrate", line)
@@ -147,14 +157,26 @@ def run_stack(host: str, port: int, concurrency: int) -> int:
             "api": [python, "-m", "docflow.cli", "api", "--host", host, "--port", str(port)],
             "worker": [python, "-m", "docflow.cli", "worker", "-c", str(concurrency)],
             "beat": [python, "-m", "docflow.cli", "beat"],
-            "flower": [python, "-m", "docflow.cli", "flower", "--port", flower_port,
-                       "--address", host],
+            "flower": [
+                python,
+                "-m",
+                "docflow.cli",
+                "flower",
+                "--port",
+                flower_port,
+                "--address",
+                host,
+            ],
         }
         for name, argv in commands.items():
             if name == "flower" and env.get("DOCFLOW_NO_FLOWER"):
                 continue
             children[name] = subprocess.Popen(
-                argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                argv,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
                 start_new_session=True,
             )
             threading.Thread(target=_pump, args=(name, children[name]), daemon=True).start()
@@ -214,9 +236,22 @@ def _first_admin(python: str, env: dict[str, str]) -> str:
     email, password = env.get("DOCFLOW_ADMIN_EMAIL"), env.get("DOCFLOW_ADMIN_PASSWORD")
     if email and password:
         result = subprocess.run(
-            [python, "-m", "docflow.cli", "users", "create", "--email", email,
-             "--password", password, "--role", "admin"],
-            env=env, capture_output=True, text=True,
+            [
+                python,
+                "-m",
+                "docflow.cli",
+                "users",
+                "create",
+                "--email",
+                email,
+                "--password",
+                password,
+                "--role",
+                "admin",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         message = (result.stdout or result.stderr).strip()
         if result.returncode == 0:
@@ -226,12 +261,15 @@ def _first_admin(python: str, env: dict[str, str]) -> str:
         else:
             say("stack", f"could not create admin {email}: {message}")
         return f"{email} with DOCFLOW_ADMIN_PASSWORD"
-    return ("no account yet? run: .venv/bin/docflow users create --email you@example.com "
-            "--role admin   (or set DOCFLOW_ADMIN_EMAIL and DOCFLOW_ADMIN_PASSWORD)")
+    return (
+        "no account yet? run: .venv/bin/docflow users create --email you@example.com "
+        "--role admin   (or set DOCFLOW_ADMIN_EMAIL and DOCFLOW_ADMIN_PASSWORD)"
+    )
 
 
-def _wait_ready(url: str, stopping: threading.Event,
-                children: dict[str, subprocess.Popen[str]]) -> bool:
+def _wait_ready(
+    url: str, stopping: threading.Event, children: dict[str, subprocess.Popen[str]]
+) -> bool:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not stopping.is_set():
         if any(c.poll() is not None for c in children.values()):

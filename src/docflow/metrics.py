@@ -28,13 +28,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docflow import logging as docflow_logging
+from docflow.config import get_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("documents", "documents-heavy", "maintenance")
+
+def _queues() -> tuple[str, ...]:
+    return ("documents", get_settings().heavy_queue, "maintenance")
+
+
 STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _DOC_PATH = re.compile(rf"^/api/v1/(?:documents|review)/({_UUID})")
@@ -44,12 +49,16 @@ _ID_SEGMENT = re.compile(rf"/{_UUID}")
 
 API_REGISTRY = CollectorRegistry(auto_describe=True)
 HTTP_REQUESTS = Counter(
-    "docflow_http_requests", "HTTP requests answered, by route template and status.",
-    ["method", "route", "status"], registry=API_REGISTRY,
+    "docflow_http_requests",
+    "HTTP requests answered, by route template and status.",
+    ["method", "route", "status"],
+    registry=API_REGISTRY,
 )
 HTTP_LATENCY = Histogram(
-    "docflow_http_request_duration_seconds", "Time to the first response byte.",
-    ["method", "route"], registry=API_REGISTRY,
+    "docflow_http_request_duration_seconds",
+    "Time to the first response byte.",
+    ["method", "route"],
+    registry=API_REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -108,18 +117,23 @@ class PipelineCollector:
     def collect(self) -> list[Metric]:
         metrics: list[Metric] = []
         hub = getattr(self.app.state, "hub", None)
-        streams = GaugeMetricFamily("docflow_open_streams",
-                                    "Server-Sent Event streams open in this API process.")
+        streams = GaugeMetricFamily(
+            "docflow_open_streams", "Server-Sent Event streams open in this API process."
+        )
         streams.add_metric([], float(hub.subscriber_count if hub is not None else 0))
         metrics.append(streams)
-        depth = GaugeMetricFamily("docflow_queue_depth", "Tasks waiting in the broker, by queue.",
-                                  labels=["queue"])
+        depth = GaugeMetricFamily(
+            "docflow_queue_depth", "Tasks waiting in the broker, by queue.", labels=["queue"]
+        )
         for queue, value in self.snapshot.get("queues", {}).items():
             depth.add_metric([queue], float(value))
         metrics.append(depth)
         events = CounterMetricFamily(
-            "docflow_pipeline_events", "Pipeline events recorded (stage.failed = failures, "
-            "stage.retry/stage.requeued = retries), from the audit log.", labels=["type"])
+            "docflow_pipeline_events",
+            "Pipeline events recorded (stage.failed = failures, "
+            "stage.retry/stage.requeued = retries), from the audit log.",
+            labels=["type"],
+        )
         for kind, value in self.snapshot.get("events", {}).items():
             events.add_metric([kind], float(value))
         metrics.append(events)
@@ -129,7 +143,9 @@ class PipelineCollector:
         metrics.append(docs)
         stage = GaugeMetricFamily(
             "docflow_stage_duration_seconds_avg",
-            "Mean stage duration over the last hour's completed stages.", labels=["stage"])
+            "Mean stage duration over the last hour's completed stages.",
+            labels=["stage"],
+        )
         for name, value in self.snapshot.get("stages", {}).items():
             stage.add_metric([name], float(value))
         metrics.append(stage)
@@ -139,33 +155,40 @@ class PipelineCollector:
 async def _snapshot() -> dict[str, Any]:
     from sqlalchemy import text
 
-    from docflow.config import get_settings
     from docflow.db import async_engine
     from docflow.events.publisher import async_client
 
     settings = get_settings()
     result: dict[str, Any] = {"queues": {}, "events": {}, "statuses": {}, "stages": {}}
     try:
-        for queue in QUEUES:
+        for queue in _queues():
             # Celery's Redis transport keeps each queue as a list under the key prefix.
             result["queues"][queue] = await async_client().llen(
-                f"{settings.redis_namespace}:{queue}")
+                f"{settings.redis_namespace}:{queue}"
+            )
     except Exception:
         log.warning("metrics: queue depth unavailable")
     try:
         async with async_engine().connect() as conn:
-            rows = await conn.execute(text(
-                "SELECT type, count(*) FROM document_events WHERE type IN "
-                "('stage.failed','stage.retry','stage.requeued','document.failed',"
-                "'stage.completed','document.uploaded') GROUP BY type"))
+            rows = await conn.execute(
+                text(
+                    "SELECT type, count(*) FROM document_events WHERE type IN "
+                    "('stage.failed','stage.retry','stage.requeued','document.failed',"
+                    "'stage.completed','document.uploaded') GROUP BY type"
+                )
+            )
             result["events"] = {str(kind): int(count) for kind, count in rows}
             rows = await conn.execute(
-                text("SELECT status, count(*) FROM documents GROUP BY status"))
+                text("SELECT status, count(*) FROM documents GROUP BY status")
+            )
             result["statuses"] = {str(status): int(count) for status, count in rows}
-            rows = await conn.execute(text(
-                "SELECT stage, avg((data->>'duration_ms')::float) / 1000 FROM document_events "
-                "WHERE type = 'stage.completed' AND created_at > now() - interval '1 hour' "
-                "AND data ? 'duration_ms' GROUP BY stage"))
+            rows = await conn.execute(
+                text(
+                    "SELECT stage, avg((data->>'duration_ms')::float) / 1000 FROM document_events "
+                    "WHERE type = 'stage.completed' AND created_at > now() - interval '1 hour' "
+                    "AND data ? 'duration_ms' GROUP BY stage"
+                )
+            )
             result["stages"] = {stage: value for stage, value in rows if stage}
     except Exception:
         log.warning("metrics: database figures unavailable")
@@ -216,12 +239,20 @@ _task_started: dict[str, tuple[float, list[Any]]] = {}
 def _worker_instruments() -> dict[str, Any]:
     if not _worker_metrics:
         _worker_metrics.update(
-            tasks=Counter("docflow_worker_tasks", "Stage tasks finished, by task and outcome.",
-                          ["task", "outcome"]),
-            duration=Histogram("docflow_worker_stage_duration_seconds",
-                               "Wall time of each stage task.", ["stage"], buckets=STAGE_BUCKETS),
-            running=Gauge("docflow_worker_tasks_running", "Tasks running now.",
-                          multiprocess_mode="livesum"),
+            tasks=Counter(
+                "docflow_worker_tasks",
+                "Stage tasks finished, by task and outcome.",
+                ["task", "outcome"],
+            ),
+            duration=Histogram(
+                "docflow_worker_stage_duration_seconds",
+                "Wall time of each stage task.",
+                ["stage"],
+                buckets=STAGE_BUCKETS,
+            ),
+            running=Gauge(
+                "docflow_worker_tasks_running", "Tasks running now.", multiprocess_mode="livesum"
+            ),
         )
     return _worker_metrics
 
@@ -235,18 +266,21 @@ def _prerun(task_id: str | None = None, task: Any = None, args: Any = None, **_:
     _worker_instruments()["running"].inc()
 
 
-def _postrun(task_id: str | None = None, task: Any = None, state: str | None = None,
-             **_: Any) -> None:
+def _postrun(
+    task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
+) -> None:
     name = getattr(task, "name", "unknown")
     started = _task_started.pop(task_id or "", None)
     metrics = _worker_instruments()
     metrics["running"].dec()
     if started is not None and name.startswith("documents.") and name != "documents.reap":
-        metrics["duration"].labels(name.split(".", 1)[1]).observe(
-            time.perf_counter() - started[0])
+        metrics["duration"].labels(name.split(".", 1)[1]).observe(time.perf_counter() - started[0])
     metrics["tasks"].labels(name, (state or "unknown").lower()).inc()
-    for var in (docflow_logging.task_id_var, docflow_logging.document_id_var,
-                docflow_logging.request_id_var):
+    for var in (
+        docflow_logging.task_id_var,
+        docflow_logging.document_id_var,
+        docflow_logging.request_id_var,
+    ):
         var.set(None)
 
 
@@ -279,5 +313,6 @@ def serve_worker_metrics(port: int) -> None:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    start_http_server(port, addr=os.environ.get("DOCFLOW_WORKER_METRICS_HOST", "127.0.0.1"),
-                      registry=registry)
+    start_http_server(
+        port, addr=os.environ.get("DOCFLOW_WORKER_METRICS_HOST", "127.0.0.1"), registry=registry
+    )

@@ -141,10 +141,15 @@ def limiter_for(settings: Settings) -> RateLimiter:
 
 
 def refusal(budget: str, scope: Scope_, verdict: Verdict) -> RateLimited:
-    what = {"login": "sign-in attempts", "upload": "uploads", "read": "requests",
-            "write": "changes"}[budget]
-    who = {"ip": "from this address", "user": "for this account",
-           "account": "for this account"}[scope]
+    what = {
+        "login": "sign-in attempts",
+        "upload": "uploads",
+        "read": "requests",
+        "write": "changes",
+    }[budget]
+    who = {"ip": "from this address", "user": "for this account", "account": "for this account"}[
+        scope
+    ]
     return RateLimited(
         f"Too many {what} {who}; try again in {verdict.retry_after} s.",
         retry_after=verdict.retry_after,
@@ -189,8 +194,13 @@ class RateLimitMiddleware:
             verdict = await limiter_for(self.settings).hit(budget, "ip", str(client[0]))
             if not verdict.allowed:
                 error = refusal(budget, "ip", verdict)
-                body = {"error": {"code": error.code, "message": error.message,
-                                  "details": error.details}}
+                body = {
+                    "error": {
+                        "code": error.code,
+                        "message": error.message,
+                        "details": error.details,
+                    }
+                }
                 response = JSONResponse(body, status_code=error.status_code, headers=error.headers)
                 await response(scope, receive, send)
                 return

@@ -6,6 +6,8 @@ from typing import Any
 
 import uvicorn
 
+from docflow.config import get_settings
+
 
 class Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
@@ -28,7 +30,7 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=get_settings().forwarded_allow_ips,
         timeout_graceful_shutdown=10,
         log_config=None,
         access_log=False,
@@ -41,6 +43,7 @@ def serve(host: str, port: int, workers: int = 1) -> None:
             port=port,
             workers=workers,
             proxy_headers=True,
+            forwarded_allow_ips=get_settings().forwarded_allow_ips,
             timeout_graceful_shutdown=10,
             log_config=None,
             access_log=False,

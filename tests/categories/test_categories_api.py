@@ -12,8 +12,17 @@ from tests.conftest import Stack
 from tests.fixtures.files import SAMPLE_TEXTS
 from tests.helpers import assert_envelope, login, upload, wait_status
 
-DEFAULTS = {"invoice", "receipt", "contract", "resume", "letter", "report", "academic_paper",
-            "form", "other"}
+DEFAULTS = {
+    "invoice",
+    "receipt",
+    "contract",
+    "resume",
+    "letter",
+    "report",
+    "academic_paper",
+    "form",
+    "other",
+}
 
 
 @pytest.fixture
@@ -44,8 +53,9 @@ async def test_only_admins_add_categories(client: httpx.AsyncClient, stack: Stac
     denied = await client.post("/api/v1/categories", json={"name": "memo"}, headers=reviewer)
     assert_envelope(denied, 403, "forbidden")
 
-    created = await client.post("/api/v1/categories", json={"name": " Medical Record "},
-                                headers=admin)
+    created = await client.post(
+        "/api/v1/categories", json={"name": " Medical Record "}, headers=admin
+    )
     assert created.status_code == 201, created.text
     assert created.json()["name"] == "medical_record"
     assert created.json()["rule_key"] is None
@@ -65,8 +75,9 @@ async def test_approving_with_an_unknown_category_is_refused(
     doc = await upload(client, me, "letter.txt", SAMPLE_TEXTS["letter"].encode(), "text/plain")
     await wait_status(client, me, doc["id"], {"review"})
 
-    refused = await client.post(f"/api/v1/review/{doc['id']}/approve",
-                                json={"category": "no_such_thing"}, headers=reviewer)
+    refused = await client.post(
+        f"/api/v1/review/{doc['id']}/approve", json={"category": "no_such_thing"}, headers=reviewer
+    )
     error = assert_envelope(refused, 422, "validation_error")
     assert "invoice" in error["details"]["allowed"]
     # Nothing changed: the document still waits for review.
@@ -81,29 +92,40 @@ async def test_rename_moves_the_documents_with_it(client: httpx.AsyncClient, sta
     created = await client.post("/api/v1/categories", json={"name": "memo"}, headers=admin)
     assert created.status_code == 201, created.text
     memo_id = created.json()["id"]
-    doc = await upload(client, me, "memo.txt", b"Memo to all staff: the office closes at noon on "
-                       b"Friday for the staff party. Please lock your drawers.", "text/plain")
+    doc = await upload(
+        client,
+        me,
+        "memo.txt",
+        b"Memo to all staff: the office closes at noon on "
+        b"Friday for the staff party. Please lock your drawers.",
+        "text/plain",
+    )
     await wait_status(client, me, doc["id"], {"review"})
-    approved = await client.post(f"/api/v1/review/{doc['id']}/approve",
-                                 json={"category": "memo"}, headers=reviewer)
+    approved = await client.post(
+        f"/api/v1/review/{doc['id']}/approve", json={"category": "memo"}, headers=reviewer
+    )
     assert approved.status_code == 200, approved.text
 
-    denied = await client.patch(f"/api/v1/categories/{memo_id}", json={"name": "x"},
-                                headers=reviewer)
+    denied = await client.patch(
+        f"/api/v1/categories/{memo_id}", json={"name": "x"}, headers=reviewer
+    )
     assert_envelope(denied, 403, "forbidden")
-    clash = await client.patch(f"/api/v1/categories/{memo_id}", json={"name": "letter"},
-                               headers=admin)
+    clash = await client.patch(
+        f"/api/v1/categories/{memo_id}", json={"name": "letter"}, headers=admin
+    )
     assert_envelope(clash, 409, "conflict")
-    renamed = await client.patch(f"/api/v1/categories/{memo_id}", json={"name": "internal_memo"},
-                                 headers=admin)
+    renamed = await client.patch(
+        f"/api/v1/categories/{memo_id}", json={"name": "internal_memo"}, headers=admin
+    )
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["name"] == "internal_memo"
     assert renamed.json()["document_count"] == 1
 
     after = (await client.get(f"/api/v1/documents/{doc['id']}", headers=me)).json()
     assert after["category"] == "internal_memo"
-    listed = (await client.get("/api/v1/documents", params={"category": "internal_memo"},
-                               headers=me)).json()
+    listed = (
+        await client.get("/api/v1/documents", params={"category": "internal_memo"}, headers=me)
+    ).json()
     assert [d["id"] for d in listed["items"]] == [doc["id"]]
     names = await _categories(client, me)
     assert "memo" not in names

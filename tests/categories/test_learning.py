@@ -23,8 +23,9 @@ async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _process(client: httpx.AsyncClient, headers: dict[str, str],
-                   docs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+async def _process(
+    client: httpx.AsyncClient, headers: dict[str, str], docs: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
     uploaded = []
     for name, text in docs:
         stem, _, extension = name.rpartition(".")
@@ -49,28 +50,36 @@ async def test_corrections_teach_the_next_similar_document(
     me = await login(client, stack.users["uploader"])
     reviewer = await login(client, stack.users["reviewer"])
     admin = await login(client, stack.users["admin"])
-    created = await client.post("/api/v1/categories", json={"name": CUSTOM_CATEGORY},
-                                headers=admin)
+    created = await client.post("/api/v1/categories", json={"name": CUSTOM_CATEGORY}, headers=admin)
     assert created.status_code in (201, 409), created.text
-    assert_envelope(await client.post("/api/v1/categories/classifier/train", headers=reviewer),
-                    403, "forbidden")
+    assert_envelope(
+        await client.post("/api/v1/categories/classifier/train", headers=reviewer), 403, "forbidden"
+    )
 
     orders = generate(6, seed=11, categories=[CUSTOM_CATEGORY])
     others = generate(3, seed=12, categories=["invoice", "letter"])
     batch = [(d.filename, d.text) for d in orders + others]
     processed = await _process(client, me, batch)
     # Before learning, the rules read purchase orders as invoices (they bill, list, total).
-    misfiled = [d for d, src in zip(processed, orders + others, strict=False)
-                if src.category == CUSTOM_CATEGORY and d["category"] != CUSTOM_CATEGORY]
+    misfiled = [
+        d
+        for d, src in zip(processed, orders + others, strict=False)
+        if src.category == CUSTOM_CATEGORY and d["category"] != CUSTOM_CATEGORY
+    ]
     assert len(misfiled) >= 4, [d["category"] for d in processed]
 
     # The reviewer files every document under its true category; the purchase orders are
     # corrections. The corrections come last, so the final approvals make training due.
-    ordered = sorted(zip(processed, orders + others, strict=True),
-                     key=lambda pair: pair[1].category == CUSTOM_CATEGORY)
+    ordered = sorted(
+        zip(processed, orders + others, strict=True),
+        key=lambda pair: pair[1].category == CUSTOM_CATEGORY,
+    )
     for doc, source in ordered:
-        response = await client.post(f"/api/v1/review/{doc['id']}/approve",
-                                     json={"category": source.category}, headers=reviewer)
+        response = await client.post(
+            f"/api/v1/review/{doc['id']}/approve",
+            json={"category": source.category},
+            headers=reviewer,
+        )
         assert response.status_code == 200, response.text
         assert response.json()["category"] == source.category
 
@@ -86,8 +95,11 @@ async def test_corrections_teach_the_next_similar_document(
     assert status["info"]["corrections"] >= 4
 
     new_order = one(CUSTOM_CATEGORY, seed=99)
-    fresh = await _process(client, me, [(new_order.filename, new_order.text),
-                                        ("northwind.txt", SAMPLE_TEXTS["invoice"])])
+    fresh = await _process(
+        client,
+        me,
+        [(new_order.filename, new_order.text), ("northwind.txt", SAMPLE_TEXTS["invoice"])],
+    )
     assert fresh[0]["category"] == CUSTOM_CATEGORY, fresh[0]
     assert fresh[0]["category_confidence"] >= 0.5
     assert fresh[0]["category_uncertain"] is False

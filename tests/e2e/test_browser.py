@@ -31,20 +31,24 @@ def write_files(folder: Path, run: str) -> None:
     # Scans go through OCR page by page: slow enough to watch every stage happen.
     (folder / f"scanned-invoice-{run}.pdf").write_bytes(make_image_only_pdf(SCAN_TEXT, pages=6))
     (folder / f"scanned-report-{run}.pdf").write_bytes(
-        make_image_only_pdf("Quarterly report: revenue grew in every region this quarter", pages=6))
+        make_image_only_pdf("Quarterly report: revenue grew in every region this quarter", pages=6)
+    )
     (folder / f"contract-{run}.pdf").write_bytes(
-        make_pdf([SAMPLE_TEXTS["contract"]], title="Contract"))
+        make_pdf([SAMPLE_TEXTS["contract"]], title="Contract")
+    )
     (folder / f"broken-{run}.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00not really a pdf\x00" * 64)
 
 
 @pytest.mark.slow
 def test_browser_user_journeys(stack: Stack, tmp_path: Path) -> None:
     if not (FRONTEND / "out" / "index.html").is_file():
-        pytest.fail("frontend/out is missing: build the UI first "
-                    "(cd frontend && npm ci && npm run build)")
+        pytest.fail(
+            "frontend/out is missing: build the UI first (cd frontend && npm ci && npm run build)"
+        )
     if "DOCFLOW_UI_DIR" not in stack.env:
-        pytest.fail("the stack started before frontend/out existed, "
-                    "so the API is not serving the UI")
+        pytest.fail(
+            "the stack started before frontend/out existed, so the API is not serving the UI"
+        )
     if not (FRONTEND / "node_modules" / ".bin" / "playwright").exists():
         pytest.fail("Playwright is not installed: cd frontend && npm ci")
     if not Path(CHROMIUM).exists() or shutil.which("npx") is None:
@@ -71,8 +75,13 @@ def test_browser_user_journeys(stack: Stack, tmp_path: Path) -> None:
         "CI": os.environ.get("CI", "1"),
     }
     result = subprocess.run(
-        ["npx", "--no-install", "playwright", "test"], cwd=FRONTEND, env=env,
-        capture_output=True, text=True, timeout=900, check=False,
+        ["npx", "--no-install", "playwright", "test"],
+        cwd=FRONTEND,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     report = f"{result.stdout}\n{result.stderr}"
     assert result.returncode == 0, (

@@ -23,12 +23,16 @@ from docflow.embedded import free_port
 from tests.conftest import ROOT, Stack
 from tests.helpers import frames, login
 
-pytestmark = pytest.mark.skipif(shutil.which("nginx") is None,
-                                reason="nginx not installed (apt-get install nginx)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("nginx") is None, reason="nginx not installed (apt-get install nginx)"
+)
 
 UPLOAD_LIMIT = 1024 * 1024  # rendered small so the oversize test sends little
-SECURITY = {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
-            "referrer-policy": "no-referrer"}
+SECURITY = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
 
 
 @dataclass
@@ -54,15 +58,23 @@ def edge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edg
         "DOCFLOW_BURST": "10",
         "DOCFLOW_STREAMS": "4",
     }
-    subprocess.run(["bash", str(ROOT / "deploy/nginx/render.sh"), str(out)], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/nginx/render.sh"), str(out)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     argv = ["nginx", "-p", str(out), "-c", str(out / "nginx.conf")]
     # As root, nginx's workers would drop to "nobody", who cannot read the temp directory.
     directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
     check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([*argv, "-g", directives], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        [*argv, "-g", directives],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while True:
@@ -129,27 +141,37 @@ def test_a_burst_from_one_address_gets_429_with_the_error_envelope(edge: Edge) -
 
 def test_an_upload_over_the_limit_gets_413_from_the_edge(edge: Edge, stack: Stack) -> None:
     _pause_for_bucket()
-    token = httpx.post(f"{edge.url}/api/v1/auth/login",
-                       json={"email": stack.users["uploader"], "password": "correct-horse-battery"})
+    token = httpx.post(
+        f"{edge.url}/api/v1/auth/login",
+        json={"email": stack.users["uploader"], "password": "correct-horse-battery"},
+    )
     assert token.status_code == 200, token.text
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
     big = b"x" * (UPLOAD_LIMIT * 3)
-    response = httpx.post(f"{edge.url}/api/v1/documents", headers=headers,
-                          files={"file": ("big.txt", big, "text/plain")}, timeout=30)
+    response = httpx.post(
+        f"{edge.url}/api/v1/documents",
+        headers=headers,
+        files={"file": ("big.txt", big, "text/plain")},
+        timeout=30,
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_stream_events_pass_through_unbuffered_and_uncompressed(
-    edge: Edge, stack: Stack,
+    edge: Edge,
+    stack: Stack,
 ) -> None:
     _pause_for_bucket()
     async with httpx.AsyncClient(base_url=edge.url, timeout=30) as client:
         headers = await login(client, stack.users["uploader"])
-        async with client.stream("GET", "/api/v1/documents/stream",
-                                 headers={**headers, "Accept-Encoding": "gzip"},
-                                 timeout=None) as response:
+        async with client.stream(
+            "GET",
+            "/api/v1/documents/stream",
+            headers={**headers, "Accept-Encoding": "gzip"},
+            timeout=None,
+        ) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             assert "content-encoding" not in response.headers
@@ -160,8 +182,10 @@ async def test_stream_events_pass_through_unbuffered_and_uncompressed(
             # Upload on a second connection; its first event must cross nginx at once.
             async with httpx.AsyncClient(base_url=edge.url, timeout=30) as other:
                 created = await other.post(
-                    "/api/v1/documents", headers=headers,
-                    files={"file": ("edge.txt", b"Invoice 42 total 10 EUR", "text/plain")})
+                    "/api/v1/documents",
+                    headers=headers,
+                    files={"file": ("edge.txt", b"Invoice 42 total 10 EUR", "text/plain")},
+                )
             assert created.status_code == 201, created.text
             sent_at = time.monotonic()
             doc_id = created.json()["id"]

@@ -22,8 +22,14 @@ from tests.helpers import PASSWORD
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "docflow.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "docflow.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def snapshot(url: str) -> dict[str, object]:
@@ -31,11 +37,15 @@ def snapshot(url: str) -> dict[str, object]:
     try:
         with engine.connect() as conn:
             return {
-                "documents": sorted(conn.execute(text(
-                    "SELECT id::text, filename, status, sha256 FROM documents")).all()),
+                "documents": sorted(
+                    conn.execute(
+                        text("SELECT id::text, filename, status, sha256 FROM documents")
+                    ).all()
+                ),
                 "events": conn.execute(text("SELECT count(*), max(id) FROM document_events")).one(),
-                "blobs": conn.execute(text(
-                    "SELECT count(*), sum(length(data)) FROM document_blobs")).one(),
+                "blobs": conn.execute(
+                    text("SELECT count(*), sum(length(data)) FROM document_blobs")
+                ).one(),
                 "users": conn.execute(text("SELECT count(*) FROM users")).scalar_one(),
             }
     finally:
@@ -46,28 +56,38 @@ def snapshot(url: str) -> dict[str, object]:
 def fresh_database(stack: Stack) -> Iterator[str]:
     url = make_url(stack.infra.database_url).set(database=f"docflow_restore_{uuid.uuid4().hex[:8]}")
     yield url.render_as_string(hide_password=False)
-    admin = create_engine(url.set(database="postgres", drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        url.set(database="postgres", drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
     admin.dispose()
 
 
 def test_backup_then_restore_into_a_fresh_database_keeps_everything(
-    stack: Stack, tmp_path: Path, fresh_database: str,
+    stack: Stack,
+    tmp_path: Path,
+    fresh_database: str,
 ) -> None:
-    login = httpx.post(f"{stack.base_url}/api/v1/auth/login",
-                       json={"email": stack.users["uploader"], "password": PASSWORD})
+    login = httpx.post(
+        f"{stack.base_url}/api/v1/auth/login",
+        json={"email": stack.users["uploader"], "password": PASSWORD},
+    )
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     pdf = make_pdf(["Backup drill: invoice 9 total 5 EUR."])
-    created = httpx.post(f"{stack.base_url}/api/v1/documents", headers=headers,
-                         files={"file": ("drill.pdf", pdf, "application/pdf")})
+    created = httpx.post(
+        f"{stack.base_url}/api/v1/documents",
+        headers=headers,
+        files={"file": ("drill.pdf", pdf, "application/pdf")},
+    )
     assert created.status_code == 201, created.text
     doc_id = created.json()["id"]
     deadline = time.monotonic() + 90
     # A quiet system, so the copy can be compared with the original row for row.
-    while httpx.get(f"{stack.base_url}/api/v1/documents/{doc_id}",
-                    headers=headers).json()["status"] != "review":
+    while (
+        httpx.get(f"{stack.base_url}/api/v1/documents/{doc_id}", headers=headers).json()["status"]
+        != "review"
+    ):
         assert time.monotonic() < deadline, "the drill document never reached review"
         time.sleep(0.3)
     before = snapshot(stack.infra.database_url)

@@ -20,14 +20,30 @@ ADMIN, PASSWORD = "first-admin@example.com", "first-admin-password"
 
 
 def _start(var: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "DOCFLOW_UI_DIR"}}
-    env.update({"DOCFLOW_VAR_DIR": str(var), "PORT": str(port), "FLOWER_PORT": str(free_port()),
-                "DOCFLOW_REDIS_PORT": str(free_port()), "DOCFLOW_SKIP_UI_BUILD": "1",
-                "DOCFLOW_ADMIN_EMAIL": ADMIN, "DOCFLOW_ADMIN_PASSWORD": PASSWORD,
-                "DOCFLOW_SECRET_KEY": "run-test-secret-run-test-secret-run-test"})
-    return subprocess.Popen([sys.executable, "-m", "docflow.cli", "run"], env=env, cwd=ROOT,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DOCFLOW_UI_DIR"}
+    }
+    env.update(
+        {
+            "DOCFLOW_VAR_DIR": str(var),
+            "PORT": str(port),
+            "FLOWER_PORT": str(free_port()),
+            "DOCFLOW_REDIS_PORT": str(free_port()),
+            "DOCFLOW_SKIP_UI_BUILD": "1",
+            "DOCFLOW_ADMIN_EMAIL": ADMIN,
+            "DOCFLOW_ADMIN_PASSWORD": PASSWORD,
+            "DOCFLOW_SECRET_KEY": "run-test-secret-run-test-secret-run-test",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "docflow.cli", "run"],
+        env=env,
+        cwd=ROOT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -57,13 +73,20 @@ def test_make_run_starts_everything_stops_cleanly_and_keeps_data(tmp_path: Path)
     proc = _start(var, port, log)
     try:
         _ready(base, proc, log)
-        token = httpx.post(f"{base}/api/v1/auth/login",
-                           json={"email": ADMIN, "password": PASSWORD}).json()["access_token"]
+        token = httpx.post(
+            f"{base}/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD}
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
-        doc = httpx.post(f"{base}/api/v1/documents", headers=auth,
-                         files={"file": ("kept.txt", b"Kept across restarts. " * 30)}).json()
+        doc = httpx.post(
+            f"{base}/api/v1/documents",
+            headers=auth,
+            files={"file": ("kept.txt", b"Kept across restarts. " * 30)},
+        ).json()
         deadline = time.monotonic() + 60
-        while httpx.get(f"{base}/api/v1/documents/{doc['id']}", headers=auth).json()["status"] != "review":
+        while (
+            httpx.get(f"{base}/api/v1/documents/{doc['id']}", headers=auth).json()["status"]
+            != "review"
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.3)
         text = log.read_text()
@@ -77,10 +100,12 @@ def test_make_run_starts_everything_stops_cleanly_and_keeps_data(tmp_path: Path)
     proc = _start(var, port, log)
     try:
         _ready(base, proc, log)
-        token = httpx.post(f"{base}/api/v1/auth/login",
-                           json={"email": ADMIN, "password": PASSWORD}).json()["access_token"]
-        again = httpx.get(f"{base}/api/v1/documents/{doc['id']}",
-                          headers={"Authorization": f"Bearer {token}"})
+        token = httpx.post(
+            f"{base}/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD}
+        ).json()["access_token"]
+        again = httpx.get(
+            f"{base}/api/v1/documents/{doc['id']}", headers={"Authorization": f"Bearer {token}"}
+        )
         assert again.status_code == 200 and again.json()["status"] == "review"
     finally:
         assert _stop(proc) == []

@@ -116,8 +116,13 @@ def test_a_learned_category_the_rules_cannot_know_wins() -> None:
     order = one("purchase_order", seed=5)
     rules_only = categorize(order.text, order.filename, analyze(order.text), taxonomy=TAXONOMY)
     assert rules_only.category == "invoice"
-    learnt = categorize(order.text, order.filename, analyze(order.text),
-                        classifier=_reviewed_batch(), taxonomy=TAXONOMY)
+    learnt = categorize(
+        order.text,
+        order.filename,
+        analyze(order.text),
+        classifier=_reviewed_batch(),
+        taxonomy=TAXONOMY,
+    )
     assert learnt.category == "purchase_order"
     # Five examples are a start, not certainty: the blend says so instead of claiming 0.9.
     assert 0.3 <= learnt.confidence <= 0.99
@@ -128,8 +133,11 @@ def test_rules_keep_categories_the_model_never_saw() -> None:
 
     # A model that only ever saw invoices and letters must not call a CV either of them.
     narrow = Classifier.train(
-        [(model_input(SAMPLE_TEXTS["invoice"], "a.pdf"), "invoice"),
-         (model_input(SAMPLE_TEXTS["letter"], "b.pdf"), "letter")] * 6
+        [
+            (model_input(SAMPLE_TEXTS["invoice"], "a.pdf"), "invoice"),
+            (model_input(SAMPLE_TEXTS["letter"], "b.pdf"), "letter"),
+        ]
+        * 6
     )
     text = SAMPLE_TEXTS["resume"]
     result = categorize(text, "cv.pdf", analyze(text), classifier=narrow, taxonomy=TAXONOMY)
@@ -146,6 +154,7 @@ def test_a_renamed_category_keeps_its_rules() -> None:
 def test_a_model_class_outside_the_taxonomy_is_ignored() -> None:
     text = SAMPLE_TEXTS["invoice"]
     only_invoice_gone = {name: key for name, key in TAXONOMY.items() if name != "purchase_order"}
-    result = categorize(text, "x.pdf", analyze(text), classifier=_reviewed_batch(),
-                        taxonomy=only_invoice_gone)
+    result = categorize(
+        text, "x.pdf", analyze(text), classifier=_reviewed_batch(), taxonomy=only_invoice_gone
+    )
     assert result.category in only_invoice_gone

@@ -112,8 +112,18 @@ def build_network() -> None:
     for host in HOSTS:
         ns = netns(host)
         _ip("netns", "add", ns)
-        _ip("link", "add", veth_root(host), "type", "veth", "peer", "name", veth_host(host),
-            "netns", ns)
+        _ip(
+            "link",
+            "add",
+            veth_root(host),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            veth_host(host),
+            "netns",
+            ns,
+        )
         _ip("link", "set", veth_root(host), "master", BRIDGE)
         _ip("link", "set", veth_root(host), "up")
         _ip("-n", ns, "addr", "add", f"{address(host)}/24", "dev", veth_host(host))
@@ -136,20 +146,29 @@ class Proc:
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self, grace: float = 8) -> None:
-        """Signal the whole process group (Celery children, PostgreSQL backends), then kill it."""
+    def signal(self, sig: int | None = None) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, self.stop_signal)
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                pass
+                os.killpg(self.process.pid, sig or self.stop_signal)
+
+    def kill(self) -> None:
         # Children may outlive the leader (a prefork pool whose parent is gone): sweep the group.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
+
+
+def stop(procs: list[Proc], grace: float = 5) -> None:
+    """Ask every process group to stop at once, give them `grace` seconds together, then kill."""
+    for proc in procs:
+        proc.signal()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.process.wait(max(deadline - time.monotonic(), 0.1))
+    for proc in procs:
+        proc.kill()
 
 
 def wait_tcp(host: str, port: int, procs: list[Proc], timeout: float = 30) -> None:
@@ -184,16 +203,28 @@ class Cluster:
     def base_url(self) -> str:
         return f"http://{address('api')}:8000"
 
-    def spawn(self, host: str, name: str, argv: list[str], *, user: str | None = None,
-              env: dict[str, str] | None = None, stop_signal: int = signal.SIGTERM) -> Proc:
+    def spawn(
+        self,
+        host: str,
+        name: str,
+        argv: list[str],
+        *,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ) -> Proc:
         """Run `argv` on `host` (inside its namespace), in its own process group."""
         log = self.tmp / f"{name}.log"
         prefix = ["ip", "netns", "exec", netns(host)]
         if user:
             prefix += ["runuser", "-u", user, "--"]
         process = subprocess.Popen(
-            [*prefix, *argv], env={**self.env, **(env or {})}, cwd=ROOT,
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            [*prefix, *argv],
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         proc = Proc(name, process, log, stop_signal)
         self.procs.append(proc)
@@ -206,33 +237,85 @@ class Cluster:
         bindir = pg_bin()
         assert bindir is not None
         pgdata, sockets = self.tmp / "pgdata", self.tmp / "pgsock"
-        sockets.mkdir()
-        shutil.chown(sockets, "postgres")
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(bindir / "initdb"), "-D", str(pgdata),
-             "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, timeout=120,
+        for path in (pgdata, sockets):
+            path.mkdir(mode=0o700)
+            shutil.chown(path, "postgres")
+        made = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(bindir / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
+        if made.returncode != 0:
+            raise RuntimeError(f"initdb failed:\n{made.stdout}{made.stderr}")
         (pgdata / "pg_hba.conf").write_text(
             f"local all all trust\nhost all all {SUBNET}.0/24 trust\n"
         )
-        self.spawn("data", "postgres", [
-            str(bindir / "postgres"), "-D", str(pgdata),
-            "-c", f"listen_addresses={address('data')}",
-            "-c", f"unix_socket_directories={sockets}",
-            "-c", "fsync=off", "-c", "max_connections=200",
-            # A host that vanishes mid-transaction must not keep its row locks for the kernel's
-            # two-hour keepalive: the production setting that lets the survivors carry on.
-            "-c", "idle_in_transaction_session_timeout=5s",
-            "-c", "tcp_keepalives_idle=5", "-c", "tcp_keepalives_interval=2",
-            "-c", "tcp_keepalives_count=3",
-        ], user="postgres", stop_signal=signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+        # Stopped with SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for clients).
+        self.spawn(
+            "data",
+            "postgres",
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(pgdata),
+                "-c",
+                f"listen_addresses={address('data')}",
+                "-c",
+                f"unix_socket_directories={sockets}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+                # A host that vanishes mid-transaction must not keep its row locks for the kernel's
+                # two-hour keepalive: the production setting that lets the survivors carry on.
+                "-c",
+                "idle_in_transaction_session_timeout=5s",
+                "-c",
+                "tcp_keepalives_idle=5",
+                "-c",
+                "tcp_keepalives_interval=2",
+                "-c",
+                "tcp_keepalives_count=3",
+            ],
+            user="postgres",
+            stop_signal=signal.SIGINT,
+        )
         from docflow.embedded import redis_server_binary
 
-        self.spawn("data", "redis", [
-            redis_server_binary(), "--bind", address("data"), "--port", "6379", "--save", "",
-            "--appendonly", "no", "--dir", str(self.tmp), "--daemonize", "no",
-        ])
+        self.spawn(
+            "data",
+            "redis",
+            [
+                redis_server_binary(),
+                "--bind",
+                address("data"),
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+                "--daemonize",
+                "no",
+            ],
+        )
         data_procs = [p for p in self.procs if p.name in {"postgres", "redis"}]
         wait_tcp(address("data"), 5432, data_procs, timeout=60)
         wait_tcp(address("data"), 6379, data_procs, timeout=30)
@@ -265,8 +348,10 @@ class Cluster:
                 for proc in self.procs:
                     if proc.process.poll() is not None:
                         raise RuntimeError(f"{proc.name} exited early:\n{proc.tail()}")
-                present = {k.decode().removeprefix(prefix).split("@")[0]
-                           for k in client.scan_iter(f"{prefix}*")}
+                present = {
+                    k.decode().removeprefix(prefix).split("@")[0]
+                    for k in client.scan_iter(f"{prefix}*")
+                }
                 if set(names) <= present:
                     return
                 time.sleep(0.5)
@@ -276,11 +361,19 @@ class Cluster:
 
     def stop_all(self) -> None:
         # Clients first, the data host last, so nothing logs a storm of reconnects.
-        for proc in sorted(self.procs, key=lambda p: p.name in {"postgres", "redis"}):
-            proc.stop()
+        data = {"postgres", "redis"}
+        stop([p for p in self.procs if p.name not in data])
+        stop([p for p in self.procs if p.name in data])
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in self.procs)
+
+
+def remove_stale_tmp() -> None:
+    """Scratch directories of earlier runs that were killed before their teardown."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{PREFIX}-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def make_tmp() -> Path:
@@ -294,9 +387,14 @@ def base_env(tmp: Path, cluster_urls: tuple[str, str]) -> dict[str, str]:
     """Every process's environment: the data host's URLs and short leases, nothing inherited
     from the outer test run's own database or Redis."""
     database_url, redis_url = cluster_urls
-    inherited = {k: v for k, v in os.environ.items()
-                 if not k.startswith("DOCFLOW_") and k not in {"DATABASE_URL", "REDIS_URL"}
-                 and "proxy" not in k.lower() and k != "PROMETHEUS_MULTIPROC_DIR"}
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DOCFLOW_")
+        and k not in {"DATABASE_URL", "REDIS_URL"}
+        and "proxy" not in k.lower()
+        and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
     return {
         **inherited,
         "DATABASE_URL": database_url,

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, LiteralString
 
 import httpx
 import psycopg
@@ -32,6 +32,7 @@ from tests.scale.cluster import (
     build_network,
     cut_off,
     make_tmp,
+    remove_stale_tmp,
     teardown_network,
     unavailable_reason,
 )
@@ -43,13 +44,26 @@ PDF_TEXTS = [t for t in SAMPLE_TEXTS.values() if all(ord(c) <= 0xFF for c in t)]
 ALL_TEXTS = list(SAMPLE_TEXTS.values())
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
+pytestmark = pytest.mark.slow
+
+# A long stage (a 150-page PDF's extract or analyze) that w2 claimed within the last 200 ms.
+JUST_STARTED_ON_W2 = """
+    select d.id from documents d
+    join document_events e
+      on e.document_id = d.id and e.type = 'stage.started' and e.stage = d.stage
+    where d.lease_owner like 'w2:%%' and d.stage in ('extract', 'analyze')
+      and e.created_at > clock_timestamp() - interval '200 milliseconds'
+"""
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(f"multi-host test needs network namespaces: {reason}")
-    teardown_network()  # leftovers of an earlier run that died before its teardown
+    # Leftovers of an earlier run that died before its teardown (same names, so one run at a time).
+    teardown_network()
+    remove_stale_tmp()
     tmp = make_tmp()
     db_url = f"postgresql://postgres@{address('data')}:5432/docflow"
     redis_url = f"redis://{address('data')}:6379/0"
@@ -62,15 +76,38 @@ def cluster() -> Iterator[Cluster]:
         # The test process sits in the root namespace and reaches `data` over the bridge.
         upgrade(db_url.replace("postgresql://", "postgresql+psycopg://"))
         subprocess.run(
-            [sys.executable, "-m", "docflow.cli", "users", "create", "--email", ADMIN,
-             "--password", PASSWORD, "--role", "admin"],
-            env=c.env, cwd=ROOT, check=True, capture_output=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "docflow.cli",
+                "users",
+                "create",
+                "--email",
+                ADMIN,
+                "--password",
+                PASSWORD,
+                "--role",
+                "admin",
+            ],
+            env=c.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         c.docflow("api", "api", "api", "--host", address("api"), "--port", "8000")
         c.docflow("api", "beat", "beat")
         for name in ("w1", "w2"):
-            c.docflow(name, f"worker-{name}", "worker", "-c", "2", "-n", f"{name}@%h",
-                      env={"DOCFLOW_HOSTNAME": name})
+            c.docflow(
+                name,
+                f"worker-{name}",
+                "worker",
+                "-c",
+                "2",
+                "-n",
+                f"{name}@%h",
+                env={"DOCFLOW_HOSTNAME": name},
+            )
         c.wait_api()
         c.wait_workers(["w1", "w2"])
         yield c
@@ -86,9 +123,9 @@ async def api_client(c: Cluster) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def sql(c: Cluster, query: str, *params: Any) -> list[tuple[Any, ...]]:
+def sql(c: Cluster, query: LiteralString, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(c.database_url, connect_timeout=5, autocommit=True) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 def small_files(count: int) -> list[tuple[str, bytes, str]]:
@@ -111,12 +148,16 @@ def heavy_files(count: int, pages: int = 150) -> list[tuple[str, bytes, str]]:
     """Long PDFs, slow enough that cutting a host off lands mid-stage."""
     base = make_pdf([f"{PDF_TEXTS[p % len(PDF_TEXTS)]}\nPage {p + 1}." for p in range(pages)])
     # A comment after %%EOF makes each file distinct, as appended updates do in real PDFs.
-    return [(f"report-{n}.pdf", base + f"%scale copy {n}\n".encode(), "application/pdf")
-            for n in range(count)]
+    return [
+        (f"report-{n}.pdf", base + f"%scale copy {n}\n".encode(), "application/pdf")
+        for n in range(count)
+    ]
 
 
 async def upload_all(
-    client: httpx.AsyncClient, auth: dict[str, str], files: list[tuple[str, bytes, str]],
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    files: list[tuple[str, bytes, str]],
     followed: int,
 ) -> tuple[list[str], list[asyncio.Task[list[Frame]]]]:
     """Upload in order; follow the first few from their very first event (Last-Event-ID 0)."""
@@ -127,8 +168,9 @@ async def upload_all(
         assert doc["status"] in {"uploaded", "processing"}, doc
         ids.append(doc["id"])
         if len(streams) < followed:
-            streams.append(asyncio.create_task(
-                follow(client, auth, doc["id"], last_event_id=0, timeout=170)))
+            streams.append(
+                asyncio.create_task(follow(client, auth, doc["id"], last_event_id=0, timeout=170))
+            )
     return ids, streams
 
 
@@ -138,14 +180,19 @@ async def wait_review(
     pending, deadline = set(ids), time.monotonic() + timeout
     while pending:
         bodies = await asyncio.gather(
-            *(client.get(f"/api/v1/documents/{i}", headers=auth) for i in pending))
+            *(client.get(f"/api/v1/documents/{i}", headers=auth) for i in pending)
+        )
         for body in (b.json() for b in bodies):
             assert body["status"] not in {"failed", "rejected"}, body
             if body["status"] == "review":
                 pending.discard(body["id"])
         if pending and time.monotonic() > deadline:
-            stuck = sql(c, "select id, status, stage, lease_owner, message from documents "
-                           "where id = any(%s::uuid[])", list(pending))
+            stuck = sql(
+                c,
+                "select id, status, stage, lease_owner, message from documents "
+                "where id = any(%s::uuid[])",
+                list(pending),
+            )
             raise AssertionError(f"not in review after {timeout:.0f}s: {stuck}\n{c.logs()}")
         await asyncio.sleep(0.5)
 
@@ -154,7 +201,8 @@ async def events_of(
     client: httpx.AsyncClient, auth: dict[str, str], ids: list[str]
 ) -> dict[str, list[dict[str, Any]]]:
     responses = await asyncio.gather(
-        *(client.get(f"/api/v1/documents/{i}/events", headers=auth) for i in ids))
+        *(client.get(f"/api/v1/documents/{i}/events", headers=auth) for i in ids)
+    )
     return {i: r.json() for i, r in zip(ids, responses, strict=True)}
 
 
@@ -196,19 +244,22 @@ async def test_work_finishes_on_w1_when_w2_is_cut_off_mid_run(cluster: Cluster) 
         auth = await login(client, ADMIN)
         ids, streams = await upload_all(client, auth, heavy_files(30), followed=3)
 
-        # Wait for w2 to be inside a long stage, then pull its cable.
-        deadline, held = time.monotonic() + 90, []
+        # Wait until w2 has just begun a long stage (well before it can finish), then pull its
+        # cable: the stage is certain to be in its hands when the link goes down.
+        deadline = time.monotonic() + 90
+        held: list[tuple[Any, ...]] = []
         while not held:
             assert time.monotonic() < deadline, f"w2 never held a lease\n{cluster.logs()}"
-            held = sql(cluster, "select id from documents where lease_owner like 'w2:%%' "
-                                "and stage in ('extract', 'analyze')")
+            held = sql(cluster, JUST_STARTED_ON_W2)
             if not held:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
         cut_off("w2")
         # Past this point nothing w2 sends can reach PostgreSQL: what it holds now is orphaned.
         await asyncio.sleep(1)
-        in_hand = {str(r[0]): r[1] for r in sql(
-            cluster, "select id, stage from documents where lease_owner like 'w2:%%'")}
+        in_hand = {
+            str(r[0]): r[1]
+            for r in sql(cluster, "select id, stage from documents where lease_owner like 'w2:%%'")
+        }
         (cut_event,) = sql(cluster, "select coalesce(max(id), 0) from document_events")[0]
         assert in_hand, "w2 held a stage when it was cut off"
         remaining = sql(cluster, "select count(*) from documents where status <> 'review'")[0][0]
@@ -229,12 +280,19 @@ async def test_work_finishes_on_w1_when_w2_is_cut_off_mid_run(cluster: Cluster) 
         assert retries, f"{doc_id} lost with w2 during {stage} shows no retry: {trail}"
         assert retries[0]["actor"] == "system:reaper"
         assert retries[0]["data"]["reason"] == "lease_expired"
-        resumed = next(e for e in trail if e["type"] == "stage.started"
-                       and e["stage"] == stage and e["id"] > retries[0]["id"])
+        resumed = next(
+            e
+            for e in trail
+            if e["type"] == "stage.started" and e["stage"] == stage and e["id"] > retries[0]["id"]
+        )
         assert resumed["data"]["worker"] == "w1" and resumed["data"]["attempt"] >= 2, resumed
         assert "resuming after a lost worker" in resumed["message"], resumed
-    after_cut = [e for trail in events.values() for e in trail
-                 if e["id"] > cut_event and e["type"] in {"stage.started", "stage.completed"}]
+    after_cut = [
+        e
+        for trail in events.values()
+        for e in trail
+        if e["id"] > cut_event and e["type"] in {"stage.started", "stage.completed"}
+    ]
     assert after_cut, "work continued after the cut"
     workers = {e["actor"].split(":")[1] for e in after_cut}
     assert workers == {"w1"}, f"only w1 can work once w2 is cut off: {workers}"

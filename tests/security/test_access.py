@@ -33,12 +33,22 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 
 async def _routes_with(client: httpx.AsyncClient, param: str) -> set[tuple[str, str]]:
     schema = (await client.get("/api/v1/openapi.json")).json()
-    return {(method.upper(), path) for path, item in schema["paths"].items() if param in path
-            for method in item if method in {"get", "post", "put", "patch", "delete"}}
+    return {
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        if param in path
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
 
 
-async def _call(client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str],
-                body: dict[str, Any] | None) -> httpx.Response:
+async def _call(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None,
+) -> httpx.Response:
     if path.endswith("/stream") and method == "GET":
         async with client.stream("GET", path, headers=headers) as response:
             await response.aread() if response.status_code != 200 else None
@@ -73,8 +83,9 @@ async def test_bola_matrix_another_users_document_is_404(
         if not review_route:  # the owner, for contrast, gets through
             assert (await _call(client, method, path, owner, body)).status_code == 200, template
     # Lists and exports do not leak it either.
-    listing = (await client.get("/api/v1/documents", headers=stranger,
-                                params={"page_size": 200})).json()
+    listing = (
+        await client.get("/api/v1/documents", headers=stranger, params={"page_size": 200})
+    ).json()
     assert doc["id"] not in {d["id"] for d in listing["items"]}
     exported = (await client.get("/api/v1/export", headers=stranger)).json()
     assert doc["id"] not in {row["id"] for row in exported}
@@ -94,8 +105,9 @@ async def test_role_matrix(client: httpx.AsyncClient, auth: dict[str, dict[str, 
             response = await client.request(method, path, headers=auth[role], json=body)
             assert_envelope(response, 403, "forbidden")
         for template in (t for (_, t) in DOCUMENT_ROUTES if t.startswith(REVIEWER_ONLY_PREFIX)):
-            response = await client.post(template.format(document_id=missing),
-                                         headers=auth[role], json=None)
+            response = await client.post(
+                template.format(document_id=missing), headers=auth[role], json=None
+            )
             if role == "reviewer":  # allowed to review: the unknown document is the problem
                 assert response.status_code in (404, 422), response.text
             else:
@@ -112,28 +124,48 @@ async def test_admin_manages_accounts_but_cannot_lock_themselves_out(
 ) -> None:
     admin = auth["admin"]
     email = f"Clerk-{uuid.uuid4().hex[:6]}@Example.com"
-    made = await client.post("/api/v1/users", headers=admin,
-                             json={"email": email, "password": "long enough pw",
-                                   "role": "reviewer"})
+    made = await client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={"email": email, "password": "long enough pw", "role": "reviewer"},
+    )
     assert made.status_code == 201
     assert made.json()["email"] == email.lower()
-    assert_envelope(await client.post("/api/v1/users", headers=admin,
-                                      json={"email": email.upper(), "password": "long enough pw"}),
-                    409, "conflict")
+    assert_envelope(
+        await client.post(
+            "/api/v1/users",
+            headers=admin,
+            json={"email": email.upper(), "password": "long enough pw"},
+        ),
+        409,
+        "conflict",
+    )
     listed = (await client.get("/api/v1/users", headers=admin)).json()
     assert email.lower() in {u["email"] for u in listed}
     assert all("password_hash" not in u for u in listed)
-    changed = await client.patch(f"/api/v1/users/{made.json()['id']}", headers=admin,
-                                 json={"role": "uploader"})
+    changed = await client.patch(
+        f"/api/v1/users/{made.json()['id']}", headers=admin, json={"role": "uploader"}
+    )
     assert changed.json()["role"] == "uploader"
     me = (await client.get("/api/v1/auth/me", headers=admin)).json()
     for body in ({"role": "uploader"}, {"is_active": False}):
-        assert_envelope(await client.patch(f"/api/v1/users/{me['id']}", headers=admin, json=body),
-                        403, "forbidden")
-    assert_envelope(await client.patch(f"/api/v1/users/{uuid.uuid4()}", headers=admin,
-                                       json={"role": "reviewer"}), 404, "not_found")
-    assert_envelope(await client.patch(f"/api/v1/users/{me['id']}", headers=admin,
-                                       json={"role": "superuser"}), 422, "validation_error")
+        assert_envelope(
+            await client.patch(f"/api/v1/users/{me['id']}", headers=admin, json=body),
+            403,
+            "forbidden",
+        )
+    assert_envelope(
+        await client.patch(
+            f"/api/v1/users/{uuid.uuid4()}", headers=admin, json={"role": "reviewer"}
+        ),
+        404,
+        "not_found",
+    )
+    assert_envelope(
+        await client.patch(f"/api/v1/users/{me['id']}", headers=admin, json={"role": "superuser"}),
+        422,
+        "validation_error",
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,8 +174,16 @@ async def test_admin_manages_accounts_but_cannot_lock_themselves_out(
         ("POST", "/api/v1/auth/login", {"email": "a@b.c", "password": "x", "role": "admin"}),
         ("POST", "/api/v1/auth/refresh", {"refresh_token": "x", "user_id": "y"}),
         ("POST", "/api/v1/auth/tokens", {"name": "n", "user_id": str(uuid.uuid4())}),
-        ("POST", "/api/v1/users", {"email": "m@example.com", "password": "long enough pw",
-                                   "is_active": True, "id": str(uuid.uuid4())}),
+        (
+            "POST",
+            "/api/v1/users",
+            {
+                "email": "m@example.com",
+                "password": "long enough pw",
+                "is_active": True,
+                "id": str(uuid.uuid4()),
+            },
+        ),
         ("PATCH", "/api/v1/users/{me}", {"email": "new@example.com"}),
         ("PATCH", "/api/v1/users/{me}", {"password_hash": "x"}),
         ("POST", "/api/v1/review/{doc}/approve", {"status": "finalised"}),
@@ -154,7 +194,10 @@ async def test_admin_manages_accounts_but_cannot_lock_themselves_out(
     ],
 )
 async def test_unknown_fields_are_refused(
-    client: httpx.AsyncClient, auth: dict[str, dict[str, str]], method: str, path: str,
+    client: httpx.AsyncClient,
+    auth: dict[str, dict[str, str]],
+    method: str,
+    path: str,
     body: dict[str, Any],
 ) -> None:
     me = (await client.get("/api/v1/auth/me", headers=auth["admin"])).json()["id"]
@@ -170,7 +213,8 @@ async def test_upload_form_cannot_set_status_or_owner(
     me = auth["uploader"]
     other_id = (await client.get("/api/v1/auth/me", headers=auth["other"])).json()["id"]
     response = await client.post(
-        "/api/v1/documents", headers=me,
+        "/api/v1/documents",
+        headers=me,
         data={"status": "finalised", "owner_id": other_id, "reviewed_by": other_id},
         files={"file": ("sneaky.txt", SAMPLE_TEXTS["letter"].encode(), "text/plain")},
     )

@@ -11,8 +11,9 @@ from tests.helpers import PASSWORD, assert_envelope
 async def test_cookie_session_needs_csrf_for_unsafe_requests(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
-    response = await client.post("/api/v1/auth/login",
-                                 json={"email": stack.users["uploader"], "password": PASSWORD})
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": stack.users["uploader"], "password": PASSWORD}
+    )
     assert response.status_code == 200
     cookies = {c.split("=", 1)[0]: c.lower() for c in response.headers.get_list("set-cookie")}
     for name in ("docflow_access", "docflow_refresh"):
@@ -31,12 +32,14 @@ async def test_cookie_session_needs_csrf_for_unsafe_requests(
     upload = {"file": ("cookie.txt", b"uploaded from a browser " * 20, "text/plain")}
     error = assert_envelope(await client.post("/api/v1/documents", files=upload), 403, "forbidden")
     assert error["details"]["reason"] == "csrf"
-    assert_envelope(await client.post("/api/v1/documents", files=upload,
-                                      headers={"X-CSRF-Token": "forged"}), 403, "forbidden")
+    assert_envelope(
+        await client.post("/api/v1/documents", files=upload, headers={"X-CSRF-Token": "forged"}),
+        403,
+        "forbidden",
+    )
     ok = await client.post("/api/v1/documents", files=upload, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 201, ok.text
-    assert_envelope(await client.post("/api/v1/auth/tokens", json={"name": "x"}), 403,
-                    "forbidden")
+    assert_envelope(await client.post("/api/v1/auth/tokens", json={"name": "x"}), 403, "forbidden")
 
     # An API token is never accepted from a cookie.
     client.cookies.set("docflow_access", "df_" + "A" * 43, path="/api")
@@ -50,7 +53,8 @@ async def test_security_headers_and_closed_cors(client: httpx.AsyncClient) -> No
     assert response.headers["referrer-policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert "access-control-allow-origin" not in response.headers
-    preflight = await client.options("/api/v1/documents", headers={
-        **evil, "Access-Control-Request-Method": "POST"})
+    preflight = await client.options(
+        "/api/v1/documents", headers={**evil, "Access-Control-Request-Method": "POST"}
+    )
     assert "access-control-allow-origin" not in preflight.headers
     assert "access-control-allow-credentials" not in preflight.headers

@@ -15,13 +15,17 @@ async def test_csv_export_neutralises_formula_injection(
     client: httpx.AsyncClient, auth: dict[str, dict[str, str]]
 ) -> None:
     me, boss = auth["uploader"], auth["reviewer"]
-    doc = await upload(client, me, "=1+2*cmd total.txt",
-                       SAMPLE_TEXTS["letter"].encode(), "text/plain")
+    doc = await upload(
+        client, me, "=1+2*cmd total.txt", SAMPLE_TEXTS["letter"].encode(), "text/plain"
+    )
     await wait_status(client, me, doc["id"], {"review"})
     approved = await client.post(
-        f"/api/v1/review/{doc['id']}/approve", headers=boss,
-        json={"title": "@SUM(1+1)*cmd|' /C calc'!A0",
-              "keywords": ["+cmd", "-2+3", "\tTAB", "plain"]},
+        f"/api/v1/review/{doc['id']}/approve",
+        headers=boss,
+        json={
+            "title": "@SUM(1+1)*cmd|' /C calc'!A0",
+            "keywords": ["+cmd", "-2+3", "\tTAB", "plain"],
+        },
     )
     assert approved.status_code == 200, approved.text
     response = await client.get("/api/v1/export", headers=me, params={"format": "csv"})

@@ -19,8 +19,10 @@ def fuzz_headers(stack: Stack) -> dict[str, str]:
     # A reviewer reaches every document route; admin-only routes answer 403, which is checked
     # against the schema like anything else. (Fuzzing as admin would scatter random accounts
     # and categories into the data other tests read.)
-    response = httpx.post(f"{stack.base_url}/api/v1/auth/login",
-                          json={"email": stack.users["reviewer"], "password": PASSWORD})
+    response = httpx.post(
+        f"{stack.base_url}/api/v1/auth/login",
+        json={"email": stack.users["reviewer"], "password": PASSWORD},
+    )
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
@@ -40,13 +42,20 @@ def test_api_survives_fuzzing(api_schema: Any, stack: Stack, fuzz_headers: dict[
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=6, deadline=None, derandomize=True, database=None,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: Any) -> None:
             response = case.call(base_url=stack.base_url, headers=fuzz_headers, timeout=30)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
-            case.validate_response(response, checks=[not_a_server_error,
-                                                     response_schema_conformance])
+            case.validate_response(
+                response, checks=[not_a_server_error, response_schema_conformance]
+            )
 
         try:
             run()

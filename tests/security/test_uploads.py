@@ -31,19 +31,26 @@ LIMIT = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def small_api(infra: Infra, stack: Stack,  # noqa: ARG001  (the stack's worker makes it ready)
-              tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[tuple[str, Path, Path]]:
+def small_api(
+    infra: Infra,
+    stack: Stack,  # noqa: ARG001  (the stack's worker makes it ready)
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Path, Path]]:
     """An API with a 1 MiB limit, files on disk and its own temp dir, so leftovers show."""
     root = tmp_path_factory.mktemp("small-api")
     files, tmp = root / "files", root / "tmp"
     files.mkdir()
     tmp.mkdir()
     proc: Proc
-    proc, base_url = start_api(infra, extra_env={
-        "DOCFLOW_MAX_UPLOAD_BYTES": str(LIMIT), "DOCFLOW_STORAGE_BACKEND": "filesystem",
-        "DOCFLOW_STORAGE_PATH": str(files), "TMPDIR": str(tmp),
-    })
+    proc, base_url = start_api(
+        infra,
+        extra_env={
+            "DOCFLOW_MAX_UPLOAD_BYTES": str(LIMIT),
+            "DOCFLOW_STORAGE_BACKEND": "filesystem",
+            "DOCFLOW_STORAGE_PATH": str(files),
+            "TMPDIR": str(tmp),
+        },
+    )
     try:
         wait_ready(base_url, [proc])
         yield base_url, files, tmp
@@ -68,32 +75,40 @@ async def test_oversize_upload_is_413_while_streaming_and_leaves_nothing(
         before = await _total(client, me)
         big = b"All work and no play makes Jack a dull boy.\n" * (3 * LIMIT // 44)
         # With a Content-Length the refusal comes before the body is read.
-        declared = await client.post("/api/v1/documents", headers=me,
-                                     files={"file": ("big.txt", big, "text/plain")})
+        declared = await client.post(
+            "/api/v1/documents", headers=me, files={"file": ("big.txt", big, "text/plain")}
+        )
         assert_envelope(declared, 413, "payload_too_large")
 
         # Without one (chunked), the limit holds while the bytes stream in.
         boundary = "docflowboundary"
 
         async def body() -> AsyncIterator[bytes]:
-            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                   f"filename=\"big.txt\"\r\nContent-Type: text/plain\r\n\r\n").encode()
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
+            ).encode()
             for start in range(0, len(big), 64 * 1024):
-                yield big[start:start + 64 * 1024]
+                yield big[start : start + 64 * 1024]
                 await asyncio.sleep(0)
             yield f"\r\n--{boundary}--\r\n".encode()
 
         streamed = await client.post(
-            "/api/v1/documents", content=body(),
-            headers={**me, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            "/api/v1/documents",
+            content=body(),
+            headers={**me, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
         error = assert_envelope(streamed, 413, "payload_too_large")
         assert error["details"]["limit_bytes"] == LIMIT
         assert await _total(client, me) == before
         assert _leftovers(files, tmp) == []
 
         # The control: a file under the limit is stored where we looked.
-        ok = await client.post("/api/v1/documents", headers=me,
-                               files={"file": ("small.txt", big[: LIMIT // 2], "text/plain")})
+        ok = await client.post(
+            "/api/v1/documents",
+            headers=me,
+            files={"file": ("small.txt", big[: LIMIT // 2], "text/plain")},
+        )
         assert ok.status_code == 201, ok.text
         assert len(_leftovers(files)) == 1
         assert _leftovers(tmp) == []
@@ -116,8 +131,9 @@ async def test_content_that_contradicts_its_name_is_415(
     me = auth["uploader"]
     before = await _total(client, me)
     for name, data, declared in SPOOFED:
-        response = await client.post("/api/v1/documents", headers=me,
-                                     files={"file": (name, data, declared)})
+        response = await client.post(
+            "/api/v1/documents", headers=me, files={"file": (name, data, declared)}
+        )
         error = assert_envelope(response, 415, "unsupported_media_type")
         assert "Traceback" not in error["message"], name
     assert await _total(client, me) == before
@@ -133,8 +149,9 @@ async def test_hostile_files_fail_their_own_document_and_nothing_else(
         "laughs.docx": (billion_laughs_docx(), "cannot be read"),
         "laughs.odt": (billion_laughs_odt(), "cannot be read"),
     }
-    ids = {name: (await upload(client, me, name, data))["id"]
-           for name, (data, _) in hostile.items()}
+    ids = {
+        name: (await upload(client, me, name, data))["id"] for name, (data, _) in hostile.items()
+    }
     normal = await upload(client, me, "ordinary.txt", SAMPLE_TEXTS["letter"].encode(), "text/plain")
     for name, (_, reason) in hostile.items():
         body = await wait_status(client, me, ids[name], {"failed", "review"}, timeout=120)

@@ -37,12 +37,20 @@ def _set_cookies(response: Response, settings: Settings, pair: auth.TokenPair) -
     csrf = secrets.token_urlsafe(24)
     common = {"secure": settings.cookie_secure, "samesite": "strict"}
     response.set_cookie(
-        ACCESS_COOKIE, pair.access_token, max_age=pair.expires_in, httponly=True, path="/api",
+        ACCESS_COOKIE,
+        pair.access_token,
+        max_age=pair.expires_in,
+        httponly=True,
+        path="/api",
         **common,  # type: ignore[arg-type]
     )
     response.set_cookie(
-        REFRESH_COOKIE, pair.refresh_token, max_age=settings.refresh_token_days * 86400,
-        httponly=True, path="/api/v1/auth", **common,  # type: ignore[arg-type]
+        REFRESH_COOKIE,
+        pair.refresh_token,
+        max_age=settings.refresh_token_days * 86400,
+        httponly=True,
+        path="/api/v1/auth",
+        **common,  # type: ignore[arg-type]
     )
     response.set_cookie(CSRF_COOKIE, csrf, httponly=False, path="/", **common)  # type: ignore[arg-type]
     return csrf
@@ -90,7 +98,11 @@ async def logout(
     token = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
     await auth.logout(session, token)
     response.status_code = 204
-    for name, path in ((ACCESS_COOKIE, "/api"), (REFRESH_COOKIE, "/api/v1/auth"), (CSRF_COOKIE, "/")):
+    for name, path in (
+        (ACCESS_COOKIE, "/api"),
+        (REFRESH_COOKIE, "/api/v1/auth"),
+        (CSRF_COOKIE, "/"),
+    ):
         response.delete_cookie(name, path=path)
     return response
 
@@ -103,7 +115,10 @@ async def me(user: CurrentUser) -> User:
 
 @router.post("/tokens", status_code=201, response_model=ApiTokenCreated)
 async def create_api_token(
-    body: ApiTokenCreate, request: Request, session: SessionDep, settings: SettingsDep,
+    body: ApiTokenCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
     user: CurrentUser,
 ) -> ApiTokenCreated:
     """Create a personal API token for scripts (`Authorization: Bearer df_…`); shown only once."""
@@ -121,9 +136,7 @@ async def list_api_tokens(session: SessionDep, user: CurrentUser) -> list[ApiTok
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_api_token(
-    token_id: uuid.UUID, session: SessionDep, user: CurrentUser
-) -> Response:
+async def revoke_api_token(token_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
     """Revoke one of your API tokens; it stops working at once."""
     await api_tokens.revoke(session, user, token_id)
     return Response(status_code=204)

@@ -38,7 +38,10 @@ def create_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> st
         "jti": secrets.token_hex(8),
     }
     return jwt.encode(
-        claims, settings.secret_key, algorithm=ALGORITHM, headers={"kid": key_id(settings.secret_key)}
+        claims,
+        settings.secret_key,
+        algorithm=ALGORITHM,
+        headers={"kid": key_id(settings.secret_key)},
     )
 
 

@@ -104,8 +104,7 @@ def enqueue_training(
     session: AsyncSession, document_id: uuid.UUID | None = None, *, force: bool = False
 ) -> None:
     """Ask the maintenance worker to retrain after commit; it decides whether it is due."""
-    jobs.enqueue(session, TRAIN_TASK, document_id, queue=MAINTENANCE_QUEUE,
-                 kwargs={"force": force})
+    jobs.enqueue(session, TRAIN_TASK, document_id, queue=MAINTENANCE_QUEUE, kwargs={"force": force})
 
 
 async def request_training(session: AsyncSession, user: User) -> None:
@@ -115,16 +114,19 @@ async def request_training(session: AsyncSession, user: User) -> None:
 
 async def classifier_status(session: AsyncSession) -> ClassifierStatus:
     model = await CategoryRepository(session).latest_model()
-    base = ClassifierStatus(active=False, min_samples=MIN_MODEL_SAMPLES,
-                            min_classes=MIN_MODEL_CLASSES)
+    base = ClassifierStatus(
+        active=False, min_samples=MIN_MODEL_SAMPLES, min_classes=MIN_MODEL_CLASSES
+    )
     if model is None:
         return base
-    return base.model_copy(update={
-        "active": model.sample_count >= MIN_MODEL_SAMPLES
-        and len(model.classes) >= MIN_MODEL_CLASSES,
-        "version": model.version,
-        "sample_count": model.sample_count,
-        "classes": list(model.classes),
-        "created_at": model.created_at,
-        "info": dict(model.info or {}),
-    })
+    return base.model_copy(
+        update={
+            "active": model.sample_count >= MIN_MODEL_SAMPLES
+            and len(model.classes) >= MIN_MODEL_CLASSES,
+            "version": model.version,
+            "sample_count": model.sample_count,
+            "classes": list(model.classes),
+            "created_at": model.created_at,
+            "info": dict(model.info or {}),
+        }
+    )

@@ -92,8 +92,12 @@ def corrected_since(session: Session, since: datetime | None) -> set[uuid.UUID]:
 def labelled_samples(session: Session) -> list[Sample]:
     """The newest approved documents with their final (reviewed) category and text."""
     stmt = (
-        select(Document.id, Document.filename, func.left(DocumentText.content, SAMPLE_CHARS),
-               Document.category)
+        select(
+            Document.id,
+            Document.filename,
+            func.left(DocumentText.content, SAMPLE_CHARS),
+            Document.category,
+        )
         .join(DocumentText, DocumentText.document_id == Document.id)
         .where(_labelled())
         .order_by(Document.reviewed_at.desc().nulls_last())
@@ -107,8 +111,11 @@ def save_model(
 ) -> int:
     head = latest_head(session)
     version = (head.version if head else 0) + 1
-    session.add(ClassifierModel(version=version, sample_count=sample_count, classes=classes,
-                                info=info, data=data))
+    session.add(
+        ClassifierModel(
+            version=version, sample_count=sample_count, classes=classes, info=info, data=data
+        )
+    )
     session.flush()
     # Old versions are kept for a while so an admin can see how the model moved, not forever.
     session.execute(delete(ClassifierModel).where(ClassifierModel.version <= version - KEEP_MODELS))

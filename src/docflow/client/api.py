@@ -22,8 +22,9 @@ class Credentials:
     token: str | None = None
 
     @classmethod
-    def resolve(cls, url: str | None, email: str | None, password: str | None,
-                token: str | None) -> Credentials:
+    def resolve(
+        cls, url: str | None, email: str | None, password: str | None, token: str | None
+    ) -> Credentials:
         """Flags win over the environment: DOCFLOW_URL, DOCFLOW_API_TOKEN, DOCFLOW_EMAIL,
         DOCFLOW_PASSWORD."""
         return cls(
@@ -46,8 +47,9 @@ async def sign_in(client: httpx.AsyncClient, creds: Credentials) -> dict[str, st
     """Bearer headers from a token, or from signing in with email and password."""
     if creds.email and creds.password:
         try:
-            response = await client.post("/api/v1/auth/login",
-                                         json={"email": creds.email, "password": creds.password})
+            response = await client.post(
+                "/api/v1/auth/login", json={"email": creds.email, "password": creds.password}
+            )
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach Docflow at {creds.url}: {exc}") from exc
         if response.status_code != 200:
@@ -55,8 +57,10 @@ async def sign_in(client: httpx.AsyncClient, creds: Credentials) -> dict[str, st
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
     if creds.token:
         return {"Authorization": f"Bearer {creds.token}"}
-    raise ClientError("sign in with --email and --password (or DOCFLOW_EMAIL/DOCFLOW_PASSWORD), "
-                      "or set DOCFLOW_API_TOKEN")
+    raise ClientError(
+        "sign in with --email and --password (or DOCFLOW_EMAIL/DOCFLOW_PASSWORD), "
+        "or set DOCFLOW_API_TOKEN"
+    )
 
 
 def client_for(creds: Credentials) -> httpx.AsyncClient:

@@ -51,8 +51,9 @@ class Tracked:
         return f"{self.name[:22]:<22} {self.status:<10} {where:<10} {self.message[:36]}"
 
 
-async def upload(files: list[Path], creds: Credentials, *, follow: bool, wait_seconds: float,
-                 console: Console) -> int:
+async def upload(
+    files: list[Path], creds: Credentials, *, follow: bool, wait_seconds: float, console: Console
+) -> int:
     for path in files:
         if not path.is_file():
             raise ClientError(f"{path}: no such file")
@@ -62,12 +63,16 @@ async def upload(files: list[Path], creds: Credentials, *, follow: bool, wait_se
         for path in files:
             content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             with path.open("rb") as fh:
-                response = await client.post("/api/v1/documents", headers=headers,
-                                             files={"file": (path.name, fh, content_type)})
+                response = await client.post(
+                    "/api/v1/documents",
+                    headers=headers,
+                    files={"file": (path.name, fh, content_type)},
+                )
             if response.status_code not in (200, 201):
                 console.print(f"[red]{path.name}: {error_message(response)}[/red]")
-                tracked.append(Tracked("", path.name, status="failed",
-                                       message=error_message(response)))
+                tracked.append(
+                    Tracked("", path.name, status="failed", message=error_message(response))
+                )
                 continue
             body = response.json()
             tracked.append(Tracked(body["id"], path.name, body["status"]))
@@ -76,8 +81,9 @@ async def upload(files: list[Path], creds: Credentials, *, follow: bool, wait_se
             await _follow(client, headers, [t for t in tracked if t.id], wait_seconds, console)
         for item in tracked:
             if follow or not item.id:
-                colour = ("green" if item.status in DONE else "red" if item.status in BAD
-                          else "yellow")
+                colour = (
+                    "green" if item.status in DONE else "red" if item.status in BAD else "yellow"
+                )
                 console.print(f"[{colour}]{item.line()}[/{colour}]")
     if any(item.status in BAD for item in tracked):
         return 1
@@ -92,22 +98,35 @@ async def _refresh(client: httpx.AsyncClient, headers: dict[str, str], item: Tra
         item.apply(response.json())
 
 
-async def _follow(client: httpx.AsyncClient, headers: dict[str, str], items: list[Tracked],
-                  wait_seconds: float, console: Console) -> None:
+async def _follow(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    items: list[Tracked],
+    wait_seconds: float,
+    console: Console,
+) -> None:
     """One per-user stream carries every document's events; the database is re-read on open so
     nothing that happened before the stream connected is missed."""
     by_id = {item.id: item for item in items}
-    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=30),
-                        TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                        console=console, transient=False)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=30),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
     with progress:
         for item in items:
             item.task = progress.add_task(item.line(), total=100)
 
         def draw(item: Tracked) -> None:
             assert item.task is not None
-            progress.update(item.task, completed=100 if item.status in DONE else item.progress,
-                            description=item.line())
+            progress.update(
+                item.task,
+                completed=100 if item.status in DONE else item.progress,
+                description=item.line(),
+            )
 
         deadline = time.monotonic() + wait_seconds
         while not all(i.finished for i in items) and time.monotonic() < deadline:
@@ -120,10 +139,12 @@ async def _follow(client: httpx.AsyncClient, headers: dict[str, str], items: lis
                 await asyncio.sleep(1)  # the stream dropped: reconnect and re-read the state
 
 
-async def _read_stream(client: httpx.AsyncClient, headers: dict[str, str],
-                       by_id: dict[str, Tracked], draw: Any) -> None:
-    async with client.stream("GET", "/api/v1/documents/stream", headers=headers,
-                             timeout=httpx.Timeout(None, connect=5)) as response:
+async def _read_stream(
+    client: httpx.AsyncClient, headers: dict[str, str], by_id: dict[str, Tracked], draw: Any
+) -> None:
+    async with client.stream(
+        "GET", "/api/v1/documents/stream", headers=headers, timeout=httpx.Timeout(None, connect=5)
+    ) as response:
         if response.status_code != 200:
             raise ClientError(f"cannot follow progress: HTTP {response.status_code}")
         event, data = "message", []
@@ -163,11 +184,18 @@ async def status(doc_id: str, creds: Credentials, *, as_json: bool, out: TextIO)
     if as_json:
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
-        rows = [("id", doc.get("id")), ("file", doc.get("filename")),
-                ("status", doc.get("status")), ("stage", doc.get("stage")),
-                ("progress", f"{doc.get('progress', 0)}%"), ("message", doc.get("message")),
-                ("error", doc.get("error")), ("category", doc.get("category")),
-                ("title", doc.get("title")), ("keywords", ", ".join(doc.get("keywords") or []))]
+        rows = [
+            ("id", doc.get("id")),
+            ("file", doc.get("filename")),
+            ("status", doc.get("status")),
+            ("stage", doc.get("stage")),
+            ("progress", f"{doc.get('progress', 0)}%"),
+            ("message", doc.get("message")),
+            ("error", doc.get("error")),
+            ("category", doc.get("category")),
+            ("title", doc.get("title")),
+            ("keywords", ", ".join(doc.get("keywords") or [])),
+        ]
         timings = doc.get("timings") or {}
         for stage in STAGES:
             if isinstance(timings.get(stage), dict) and "duration_ms" in timings[stage]:
@@ -182,8 +210,13 @@ async def export(creds: Credentials, fmt: str, output: str, filters: dict[str, s
     params = {"format": fmt, **{k: v for k, v in filters.items() if v}}
     async with client_for(creds) as client:
         headers = await sign_in(client, creds)
-        async with client.stream("GET", "/api/v1/export", params=params, headers=headers,
-                                 timeout=httpx.Timeout(None, connect=5)) as response:
+        async with client.stream(
+            "GET",
+            "/api/v1/export",
+            params=params,
+            headers=headers,
+            timeout=httpx.Timeout(None, connect=5),
+        ) as response:
             if response.status_code != 200:
                 await response.aread()
                 raise ClientError(error_message(response))

@@ -71,8 +71,9 @@ async def upload(
             break
         head += chunk
         _check_size(settings, len(head))
-    sniff_upload(bytes(head), complete=exhausted, filename=filename,
-                 declared_type=file.content_type)
+    sniff_upload(
+        bytes(head), complete=exhausted, filename=filename, declared_type=file.content_type
+    )
     doc = await repo.add(
         Document(
             id=uuid.uuid4(),
@@ -119,9 +120,14 @@ async def upload(
     queued = await _where_in_queue(repo, settings)
     if queued:
         doc.message = queued
-    record(session, doc, "document.uploaded", actor=user.email,
-           message=f"Uploaded {filename}" + (f". {queued}" if queued else ""),
-           data={"size_bytes": size, "sha256": doc.sha256})
+    record(
+        session,
+        doc,
+        "document.uploaded",
+        actor=user.email,
+        message=f"Uploaded {filename}" + (f". {queued}" if queued else ""),
+        data={"size_bytes": size, "sha256": doc.sha256},
+    )
     jobs.enqueue_stage(session, doc, Stage.VALIDATE)
     return doc, True
 
@@ -130,8 +136,9 @@ def _check_size(settings: Settings, size: int) -> None:
     if size > settings.max_upload_bytes:
         limit = settings.max_upload_bytes
         shown = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
-        raise PayloadTooLarge(f"The file is larger than the {shown} limit.",
-                              details={"limit_bytes": limit})
+        raise PayloadTooLarge(
+            f"The file is larger than the {shown} limit.", details={"limit_bytes": limit}
+        )
 
 
 def sniff_upload(head: bytes, *, complete: bool, filename: str, declared_type: str | None) -> None:
@@ -149,7 +156,9 @@ def sniff_upload(head: bytes, *, complete: bool, filename: str, declared_type: s
         if expected is not None and not expected & zip_kinds:
             raise UnsupportedMediaType(
                 f"The file's content (an archive or Office document) does not match its name "
-                f"({extension}).", details={"filename": filename})
+                f"({extension}).",
+                details={"filename": filename},
+            )
         return  # entries, sizes and ratios are checked by the validate stage before parsing
     if not complete and 0 < head.find(b"%PDF-", 0, 1024):
         # Junk before the PDF header: validate wants the trailer, which is not here yet.
@@ -210,7 +219,9 @@ async def text_of(session: AsyncSession, doc: Document) -> str:
     return text
 
 
-async def events_of(session: AsyncSession, doc: Document, after: int, limit: int) -> list[DocumentEvent]:
+async def events_of(
+    session: AsyncSession, doc: Document, after: int, limit: int
+) -> list[DocumentEvent]:
     return await DocumentRepository(session).events(document_id=doc.id, after=after, limit=limit)
 
 
@@ -232,8 +243,11 @@ async def user_snapshot(user: User) -> tuple[dict[str, Any], int]:
     owner = None if user.sees_all else user.id
     async with async_session_factory()() as session:
         cursor = await DocumentRepository(session).last_event_id(owner_id=owner)
-    return {"user_id": str(user.id), "scope": "all" if owner is None else "own",
-            "last_event_id": cursor}, cursor
+    return {
+        "user_id": str(user.id),
+        "scope": "all" if owner is None else "own",
+        "last_event_id": cursor,
+    }, cursor
 
 
 async def replay(

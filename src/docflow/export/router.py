@@ -31,5 +31,7 @@ async def export_documents(
         body, media = export.csv_rows(user, f), "text/csv; charset=utf-8"
     else:
         body, media = export.json_rows(user, f), "application/json"
-    headers = {"Content-Disposition": f'attachment; filename="docflow-export-{stamp}.{format.value}"'}
+    headers = {
+        "Content-Disposition": f'attachment; filename="docflow-export-{stamp}.{format.value}"'
+    }
     return StreamingResponse(body, media_type=media, headers=headers)

@@ -68,7 +68,9 @@ def _json_value(value: Any) -> Any:
 
 
 async def _batches(user: User, f: DocumentFilter) -> AsyncIterator[Sequence[Any]]:
-    stmt = apply_filter(select(*COLUMNS.values()), f).where(Document.status == Status.FINALISED.value)
+    stmt = apply_filter(select(*COLUMNS.values()), f).where(
+        Document.status == Status.FINALISED.value
+    )
     if not user.sees_all:
         stmt = stmt.where(Document.owner_id == user.id)
     stmt = stmt.order_by(Document.created_at, Document.id).execution_options(yield_per=BATCH)
@@ -97,8 +99,11 @@ async def json_rows(user: User, f: DocumentFilter) -> AsyncIterator[str]:
     async for batch in _batches(user, f):
         parts = []
         for row in batch:
-            item = json.dumps({k: _json_value(v) for k, v in zip(names, row, strict=True)},
-                              ensure_ascii=False, separators=(",", ":"))
+            item = json.dumps(
+                {k: _json_value(v) for k, v in zip(names, row, strict=True)},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
             parts.append(("\n" if first else ",\n") + item)
             first = False
         yield "".join(parts)

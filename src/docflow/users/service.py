@@ -40,7 +40,10 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
 
 
 async def update_user(
-    session: AsyncSession, actor: User, user_id: uuid.UUID, role: Role | None,
+    session: AsyncSession,
+    actor: User,
+    user_id: uuid.UUID,
+    role: Role | None,
     is_active: bool | None,
 ) -> User:
     """Change an account's role or switch it off; an admin cannot lock themselves out."""

@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 celery_app = Celery("docflow")
 configure(celery_app, get_settings())
-celery_app.conf.task_routes = {"documents.reap": {"queue": "maintenance"},
-                                "categories.train": {"queue": "maintenance"}}
+celery_app.conf.task_routes = {
+    "documents.reap": {"queue": "maintenance"},
+    "categories.train": {"queue": "maintenance"},
+}
 celery_app.conf.imports = ["docflow.worker.tasks"]
 # Metrics and the request/document/task ids in every log line a task writes.
 install_worker_signals()
