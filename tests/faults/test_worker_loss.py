@@ -167,15 +167,15 @@ def test_a_poison_document_fails_after_the_attempt_limit_and_others_finish(rig: 
     statuses = check(rig)
     assert [statuses[i] for i in others] == ["review"] * 10
     assert statuses[poison] == "failed"
-    error = rig.sql("select error, attempts from documents where id = %s", poison)[0]
-    assert "lost 3 times" in str(error[0]), error
-    kinds = [
-        r[0]
-        for r in rig.sql(
-            "select type from document_events where document_id = %s order by id", poison
-        )
-    ]
-    # Three tries, each one visible: the reaper's retry event or a redelivered task's resumption.
-    assert kinds.count("stage.started") == 3 and kinds[-1] == "document.failed"
-    assert 1 <= kinds.count("stage.retry") <= 2
-    assert len(killed) == 3
+    error, stage = rig.sql("select error, stage from documents where id = %s", poison)[0]
+    assert "lost 3 times" in str(error), error
+    log = rig.sql(
+        "select type, stage from document_events where document_id = %s order by id", poison
+    )
+    # A quick stage may finish before the killer sees it; the stage that kept dying had three
+    # tries, each one visible: the reaper's retry event or a redelivered task's resumption.
+    tries = [kind for kind, at in log if kind == "stage.started" and at == stage]
+    assert len(tries) == 3, log
+    assert log[-1][0] == "document.failed"
+    assert 1 <= sum(kind == "stage.retry" for kind, _ in log) <= 2
+    assert len(killed) >= 3
