@@ -9,7 +9,7 @@ import json
 
 import httpx
 import pytest
-from tests.conftest import Stack
+from tests.conftest import Stack, create_user
 from tests.fixtures.files import SAMPLE_TEXTS, make_docx, make_pdf
 from tests.helpers import Frame, follow, frames, login, upload, wait_status
 
@@ -37,7 +37,9 @@ def _pages(n: int) -> list[str]:
 async def test_pdf_and_docx_stream_every_stage_then_approve_and_export(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
-    me = await login(client, stack.users["uploader"])
+    # A user of its own, so the export holds exactly what this test approved.
+    create_user(stack.infra, "flow-uploader@example.com", "uploader")
+    me = await login(client, "flow-uploader@example.com")
     boss = await login(client, stack.users["reviewer"])
     # The list view's stream, opened before the uploads, sees every event of every document,
     # live progress included.

@@ -3,13 +3,19 @@ every storage backend carries the same upload → pipeline → export path."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from tests.conftest import Stack, start_api, start_worker, wait_ready
 from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
-from tests.helpers import follow, login, upload, wait_status
+from tests.helpers import PASSWORD, follow, login, upload, wait_status
+
+from docflow.migrate import upgrade
 
 
 async def test_reconnect_to_another_api_process_resumes_without_gap_or_duplicate(
@@ -46,12 +52,18 @@ async def test_filesystem_storage_backend_runs_the_same_path(
     stack: Stack, tmp_path: Path, backend: str
 ) -> None:
     """The default (database) backend runs through every other test; this runs the other one
-    with its own API and worker sharing a directory, as two hosts would share a volume."""
+    with its own database, API and worker sharing a directory, as two hosts would share a volume
+    (its own database, so no other test ever meets a row whose original lives on that disk)."""
+    url_of = make_url(stack.infra.database_url)
+    database = url_of.set(database=f"{url_of.database}_{backend}")
+    upgrade(database.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     env = {
+        "DATABASE_URL": database.render_as_string(hide_password=False),
         "DOCFLOW_STORAGE_BACKEND": backend,
         "DOCFLOW_STORAGE_PATH": str(tmp_path / "files"),
         "DOCFLOW_REDIS_NAMESPACE": stack.infra.namespace + "-fs",
     }
+    _users(stack, {**stack.infra.env, **env})
     api, url = start_api(stack.infra, extra_env=env)
     worker = start_worker(stack.infra, name="fs", extra_env=env)
     try:
@@ -74,3 +86,29 @@ async def test_filesystem_storage_backend_runs_the_same_path(
     finally:
         api.stop()
         worker.stop()
+        admin = create_engine(url_of.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _users(stack: Stack, env: dict[str, str]) -> None:
+    for role in ("uploader", "reviewer"):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "docflow.cli",
+                "users",
+                "create",
+                "--email",
+                stack.users[role],
+                "--password",
+                PASSWORD,
+                "--role",
+                role,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
