@@ -23,30 +23,20 @@ class Server(uvicorn.Server):
 
 
 def serve(host: str, port: int, workers: int = 1) -> None:
-    config = uvicorn.Config(
-        "docflow.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips=get_settings().forwarded_allow_ips,
-        timeout_graceful_shutdown=10,
-        log_config=None,
-        access_log=False,
-    )
+    options = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "proxy_headers": True,
+        "forwarded_allow_ips": get_settings().forwarded_allow_ips,
+        "timeout_graceful_shutdown": 10,
+        "log_config": None,
+        "access_log": False,
+    }
     if workers > 1:
-        uvicorn.run(
-            "docflow.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            proxy_headers=True,
-            forwarded_allow_ips=get_settings().forwarded_allow_ips,
-            timeout_graceful_shutdown=10,
-            log_config=None,
-            access_log=False,
-        )
+        # uvicorn's own supervisor runs the processes; each still ends its streams on shutdown
+        # through the app's lifespan, after the graceful-shutdown timeout.
+        uvicorn.run("docflow.app:create_app", **options)  # type: ignore[arg-type]
         return
-    Server(config).run()
+    Server(uvicorn.Config("docflow.app:create_app", **options)).run()  # type: ignore[arg-type]

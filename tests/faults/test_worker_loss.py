@@ -48,15 +48,20 @@ def _wait_settled(rig: Rig, ids: list[str], timeout: float) -> float:
     raise AssertionError(f"not settled after {timeout}s: {left}")
 
 
-def _kill_running(
-    rig: Rig, stage: str, times: int, stop: threading.Event, killed: list[int]
+def _kill_lease_holders(
+    rig: Rig,
+    where: str,
+    param: object,
+    stop: threading.Event,
+    killed: list[int],
+    times: int | None = None,
 ) -> None:
-    """Play the OOM killer: SIGKILL the worker child that holds a `stage` lease."""
-    while len(killed) < times and not stop.is_set():
+    """Play the OOM killer: SIGKILL each worker child that holds a lease matching `where`."""
+    while not stop.is_set() and (times is None or len(killed) < times):
         rows = rig.sql(
-            "select lease_owner from documents where stage = %s and lease_owner is "
-            "not null and status = 'processing' limit 1",
-            stage,
+            "select lease_owner from documents where lease_owner is not null and status = "
+            f"'processing' and {where} limit 1",
+            param,
         )
         if rows:
             pid = int(str(rows[0][0]).split(":")[1])
@@ -66,7 +71,7 @@ def _kill_running(
                     killed.append(pid)
                 except ProcessLookupError:
                     pass
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def test_killing_worker_children_mid_extract_loses_nothing(rig: Rig) -> None:
@@ -78,7 +83,9 @@ def test_killing_worker_children_mid_extract_loses_nothing(rig: Rig) -> None:
     pdf = make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(30)])
     ids = [_upload(client, auth, f"doc-{n}.pdf", pdf) for n in range(50)]
     stop, killed = threading.Event(), []
-    killer = threading.Thread(target=_kill_running, args=(rig, "extract", 3, stop, killed))
+    killer = threading.Thread(
+        target=_kill_lease_holders, args=(rig, "stage = %s", "extract", stop, killed, 3)
+    )
     killer.start()
     _wait_settled(rig, ids, timeout=240)
     stop.set()
@@ -138,23 +145,9 @@ def test_a_poison_document_fails_after_the_attempt_limit_and_others_finish(rig: 
     )
     stop, killed = threading.Event(), []
 
-    def kill_poison() -> None:
-        while not stop.is_set():
-            rows = rig.sql(
-                "select lease_owner from documents where id = %s and lease_owner is not null",
-                poison,
-            )
-            if rows:
-                pid = int(str(rows[0][0]).split(":")[1])
-                if pid not in killed:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(pid)
-                    except ProcessLookupError:
-                        pass
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_poison)
+    killer = threading.Thread(
+        target=_kill_lease_holders, args=(rig, "id = %s", poison, stop, killed)
+    )
     killer.start()
     others = [
         _upload(client, auth, f"ok-{n}.txt", SAMPLE_TEXTS["letter"].encode()) for n in range(10)

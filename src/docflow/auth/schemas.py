@@ -3,25 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-
-class Strict(BaseModel):
-    """Request bodies reject unknown fields (no mass assignment) and unstorable text."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable(cls, value: object) -> object:
-        return storable_text(value) if isinstance(value, str) else value
-
-
-def storable_text(value: str) -> str:
-    """PostgreSQL text cannot hold NUL, and lone surrogates are not UTF-8: refuse them (422)."""
-    if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
-        raise ValueError("contains characters that cannot be stored (NUL or lone surrogates)")
-    return value
+from docflow.schemas import Strict
 
 
 class LoginRequest(Strict):

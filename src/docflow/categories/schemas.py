@@ -6,9 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from docflow.schemas import Strict
 
 
 class CategoryRead(BaseModel):

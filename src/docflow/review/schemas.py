@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from docflow.models import Stage
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from docflow.schemas import Strict
 
 
 class ApproveRequest(Strict):

@@ -3,21 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from docflow.auth.schemas import storable_text
 from docflow.models import Role
-
-
-class Strict(BaseModel):
-    """Request bodies reject unknown fields (no mass assignment) and unstorable text."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable(cls, value: object) -> object:
-        return storable_text(value) if isinstance(value, str) else value
+from docflow.schemas import Strict
 
 
 class UserCreate(Strict):
