@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from docflow.pipeline import ocr
 from docflow.pipeline._text import decode_text, normalize_text
+from docflow.pipeline.pdfguard import check_pdf_streams
 from docflow.pipeline.types import Extraction, FileKind, ProgressCallback, StageError
 from docflow.pipeline.validate import check_zip_safety
 
@@ -72,6 +73,7 @@ def _tidy(text: str) -> str:
 
 
 def _extract_pdf(data: bytes, on_progress: ProgressCallback) -> Extraction:
+    check_pdf_streams(data)  # before PDFium, which aborts the process on a bomb
     try:
         document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
