@@ -175,5 +175,6 @@ def test_a_poison_document_fails_after_the_attempt_limit_and_others_finish(rig: 
     tries = [kind for kind, at in log if kind == "stage.started" and at == stage]
     assert len(tries) == 3, log
     assert log[-1][0] == "document.failed"
-    assert 1 <= sum(kind == "stage.retry" and at == stage for kind, at in log) <= 2
+    retries = sum(kind == "stage.retry" and at == stage for kind, at in log)
+    assert retries in (1, 2), log
     assert len(killed) >= 3
