@@ -24,8 +24,7 @@ from docflow.errors import AppError, Conflict, NotFound, PayloadTooLarge, Unsupp
 from docflow.events.log import event_payload, record
 from docflow.models import Document, DocumentEvent, Stage, Status, User
 from docflow.pipeline.types import FileKind, StageError
-from docflow.pipeline.validate import _EXTENSION_KINDS as EXTENSION_KINDS
-from docflow.pipeline.validate import validate
+from docflow.pipeline.validate import EXTENSION_KINDS, validate
 from docflow.storage import FilesystemStorage, Storage, get_storage
 
 # How much of an upload is read before deciding its type (magic numbers, text encodings).

@@ -72,7 +72,7 @@ _KIND_LABELS: dict[FileKind, str] = {
 _TEXT_FAMILY = frozenset({FileKind.TEXT, FileKind.MARKDOWN, FileKind.CSV})
 
 # What each known extension promises. Unknown extensions defer to the content.
-_EXTENSION_KINDS: dict[str, frozenset[FileKind]] = {
+EXTENSION_KINDS: dict[str, frozenset[FileKind]] = {
     ".pdf": frozenset({FileKind.PDF}),
     ".docx": frozenset({FileKind.DOCX}),
     ".odt": frozenset({FileKind.ODT}),
@@ -113,7 +113,7 @@ def validate(data: bytes, filename: str, declared_type: str | None) -> Validatio
         raise StageError("The file is empty.")
     extension = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
     kind, content_type, label = _sniff(data, extension, declared_type)
-    expected = _EXTENSION_KINDS.get(extension)
+    expected = EXTENSION_KINDS.get(extension)
     if expected is not None and kind not in expected:
         raise StageError(f"The file's content ({label}) does not match its name ({extension}).")
     return Validation(kind=kind, content_type=content_type)
