@@ -4,6 +4,7 @@ outage: every document still settles, and the API says 503, never 500, while a s
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 
@@ -13,7 +14,7 @@ import pytest
 from tests.faults.conftest import Rig, wait_api
 from tests.faults.invariants import check
 from tests.faults.test_worker_loss import _client, _upload, _wait_settled
-from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
+from tests.fixtures.files import SAMPLE_TEXTS, make_image_only_pdf, make_pdf
 from tests.helpers import follow
 
 TEXT = SAMPLE_TEXTS["invoice"].encode()
@@ -82,7 +83,7 @@ def test_a_stage_outliving_the_visibility_timeout_runs_once(rig: Rig) -> None:
         client,
         auth,
         "slow.pdf",
-        make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"][:400] for i in range(1900)]),
+        _slow_pdf(),
     )
     first = rig.worker("w1", concurrency=1, env=slow)
     second = rig.worker("w2", concurrency=1, env=slow)
@@ -185,3 +186,12 @@ def _llen(rig: Rig) -> None:
         return int(redis.Redis.from_url(rig.env["REDIS_URL"]).llen(key))
 
     rig.redis_llen = llen  # type: ignore[attr-defined]
+
+
+def _slow_pdf() -> bytes:
+    """A PDF whose extraction outlasts a 1 s visibility timeout plus the broker's 1 s sweep by a
+    wide margin: scanned pages go through OCR (about a second each); without Tesseract, many
+    text pages."""
+    if shutil.which("tesseract"):
+        return make_image_only_pdf("Scanned quarterly report, total 1,250 EUR", pages=8)
+    return make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"][:400] for i in range(1900)])
