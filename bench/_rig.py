@@ -183,6 +183,28 @@ class Rig:
         wait_http(f"{base}/api/v1/health", [proc])
         return proc, base
 
+    def bare(self, env: dict[str, str] | None = None) -> tuple[Proc, int]:
+        """The bare Starlette baseline (bench/bare_app.py), started and answering."""
+        from docflow.embedded import free_port
+
+        port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(BENCH),
+            "bare_app:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        proc = self.spawn("bare", argv, env)
+        wait_http(f"http://127.0.0.1:{port}/health", [proc])
+        return proc, port
+
     def worker(self, concurrency: int = 2, env: dict[str, str] | None = None) -> Proc:
         name = f"bench{uuid.uuid4().hex[:4]}"
         return self.spawn(

@@ -35,10 +35,7 @@ from _rig import (
     rig,
     rss_bytes,
     seed_documents,
-    wait_http,
 )
-
-from docflow.embedded import free_port
 
 TOPICS = 100
 
@@ -119,25 +116,7 @@ def run(levels: list[int], rate: float = 50) -> list[Result]:
         api_port, token = int(base.rsplit(":", 1)[1]), r.token(base)
         owner = seed_documents(r, TOPICS, status="review")
         docs = [str(v[0]) for v in r.sql("select id from documents")]
-        bare_port = free_port()
-        bare = r.spawn(
-            "bare",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(BENCH),
-                "bare_app:app",
-                "--port",
-                str(bare_port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            {"BARE_RATE": str(rate), "BARE_TOPICS": str(TOPICS)},
-        )
-        wait_http(f"http://127.0.0.1:{bare_port}/health", [bare])
+        bare, bare_port = r.bare({"BARE_RATE": str(rate), "BARE_TOPICS": str(TOPICS)})
         ours_tpl = (
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
             f"Authorization: Bearer {token}\r\n\r\n"

@@ -19,9 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _rig import BENCH, Result, fmt, median, rig, wait_http
-
-from docflow.embedded import free_port
+from _rig import BENCH, Result, fmt, median, rig
 
 BOUNDARY = "----docflowbench7MA4YWxkTrZu0gW"
 
@@ -81,24 +79,7 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 32) -> list[Resu
         api, base = r.api()
         api_port = int(base.rsplit(":", 1)[1])
         token = r.token(base)
-        bare_port = free_port()
-        bare = r.spawn(
-            "bare",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(BENCH),
-                "bare_app:app",
-                "--port",
-                str(bare_port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-        )
-        wait_http(f"http://127.0.0.1:{bare_port}/health", [bare])
+        bare, bare_port = r.bare()
         ours_req = multipart_request("/api/v1/documents", api_port, token, text)
         bare_req = multipart_request("/upload", bare_port, None, text)
         ours_rps, bare_rps, details = [], [], []
