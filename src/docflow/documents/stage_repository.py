@@ -20,7 +20,7 @@ def claim(
 ) -> Document | None:
     """Compare-and-set: take the stage only if it is this document's next step and nobody holds
     a live lease on it. Zero rows means done, rejected, or owned elsewhere."""
-    claimed = session.execute(
+    return session.scalars(
         update(Document)
         .where(
             Document.id == document_id,
@@ -35,12 +35,9 @@ def claim(
             attempts=Document.attempts + 1,
             updated_at=func.now(),
         )
-        .returning(Document.id)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if claimed is None:
-        return None
-    return session.get(Document, document_id, populate_existing=True)
+        .returning(Document)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
 
 
 def extend_lease(session: Session, document_id: uuid.UUID, owner: str, lease: int) -> bool:
@@ -76,13 +73,17 @@ def lock_owned(
     return session.execute(stmt).scalar_one_or_none()
 
 
-def lock_running(session: Session, document_id: uuid.UUID, stage: Stage) -> Document | None:
-    """The document if it is still processing this stage, whoever holds it."""
+def lock_running(
+    session: Session, document_id: uuid.UUID, stage: Stage, task_id: str | None = None
+) -> Document | None:
+    """The document if it is still processing this stage, whoever holds it, or any stage that
+    task `task_id` holds (a task runs later stages too when it chains them)."""
+    at_stage = Document.stage == stage.value
     stmt = (
         select(Document)
         .where(
             Document.id == document_id,
-            Document.stage == stage.value,
+            or_(at_stage, Document.lease_owner.endswith(f":{task_id}")) if task_id else at_stage,
             Document.status.in_(CLAIMABLE),
         )
         .with_for_update()

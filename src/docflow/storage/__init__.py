@@ -30,6 +30,10 @@ class Storage(Protocol):
     def stream(self, session: AsyncSession, document_id: uuid.UUID) -> AsyncIterator[bytes]: ...
 
 
+# Chunks fetched per query when reading (x storage_chunk_bytes, 512 KiB by default = 4 MiB).
+READ_BATCH = 8
+
+
 class DatabaseStorage:
     async def write(
         self, session: AsyncSession, document_id: uuid.UUID, seq: int, chunk: bytes
@@ -42,21 +46,25 @@ class DatabaseStorage:
         return None
 
     def read(self, session: Session, document_id: uuid.UUID) -> Iterator[bytes]:
-        seqs = (
-            session.execute(
-                select(DocumentBlob.seq)
-                .where(DocumentBlob.document_id == document_id)
-                .order_by(DocumentBlob.seq)
-            )
-            .scalars()
-            .all()
-        )
-        for seq in seqs:
-            yield session.execute(
-                select(DocumentBlob.data).where(
-                    DocumentBlob.document_id == document_id, DocumentBlob.seq == seq
+        """Chunks in order, READ_BATCH at a time: one query for a small file, bounded memory
+        for a large one."""
+        seq = 0
+        while True:
+            rows = session.execute(
+                select(DocumentBlob.data)
+                .where(
+                    DocumentBlob.document_id == document_id,
+                    DocumentBlob.seq >= seq,
+                    DocumentBlob.seq < seq + READ_BATCH,
                 )
-            ).scalar_one()
+                .order_by(DocumentBlob.seq)
+            ).scalars()
+            count = 0
+            for count, data in enumerate(rows, 1):  # noqa: B007 - count is read after
+                yield data
+            if count < READ_BATCH:
+                return
+            seq += READ_BATCH
 
     async def stream(self, session: AsyncSession, document_id: uuid.UUID) -> AsyncIterator[bytes]:
         seqs = (

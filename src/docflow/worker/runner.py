@@ -12,10 +12,11 @@ import socket
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import func
 
 from docflow import jobs
 from docflow.config import get_settings
@@ -116,46 +117,114 @@ class Progress:
         )
 
 
+# A worker that finishes a stage runs the next one itself, in the same task, when that stage
+# belongs on the same queue: the completion and the next claim are one transaction, with no
+# broker round trip between them. A task hands over through the broker once it has run this
+# long, so the per-task time limits keep their meaning.
+CHAIN_SECONDS = 30.0
+
+
 def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None = None) -> None:
     settings = get_settings()
     owner = f"{HOST}:{os.getpid()}:{task_id}"
-    spec = SPECS[stage]
-    verb = STAGE_VERBS[stage]
+    task_started, first = time.monotonic(), stage
 
     with unit_of_work() as session:
         doc = repo.claim(session, document_id, stage, owner, settings.lease_seconds)
         if doc is None:
             log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
             return
-        doc.progress = overall_progress(stage)
-        doc.message = (
-            f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of "
-            f"{settings.max_attempts})"
-            if doc.attempts > 1
-            else f"{verb}…"
-        )
-        doc.timings = {**(doc.timings or {}), stage.value: {"started_at": _iso()}}
-        data: dict[str, Any] = {
-            "attempt": doc.attempts,
-            "max_attempts": settings.max_attempts,
-            "queue": queue,
-            "worker": HOST,
-        }
-        record(session, doc, "stage.started", actor=actor(), data=data)
-        started = time.perf_counter()
-        inputs = _load(spec, session, doc)
-    if inputs is None:  # the load itself found the input unusable and failed the document
-        return
+        inputs = _begin(session, doc, stage, queue)
 
+    while inputs is not _FAILED:
+        started = time.perf_counter()
+        result = _compute(doc, stage, owner, inputs, own_task=stage is first)
+        if result is _FAILED:
+            return
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        following = next_stage(stage)
+        chain = (
+            following is not None
+            and time.monotonic() - task_started < CHAIN_SECONDS
+            and jobs.queue_for(following, doc.kind, doc.size_bytes) == (queue or jobs.QUEUE)
+        )
+        with unit_of_work() as session:
+            locked = repo.lock_owned(session, document_id, stage, owner)
+            if locked is None:
+                log.info(
+                    "%s of %s finished but the claim is gone; result dropped",
+                    stage.value,
+                    document_id,
+                )
+                return
+            doc = locked
+            _complete(session, doc, stage, result, elapsed_ms)
+            if following is None:
+                doc.status = target(doc, Action.FINISH).value
+                doc.stage, doc.progress, doc.message = None, 100, "Ready for review"
+                doc.lease_owner, doc.lease_until = None, None
+                record(session, doc, "document.review", actor=actor())
+                return
+            doc.stage, doc.enqueued_at = following.value, datetime.now(UTC)
+            if not chain:
+                doc.lease_owner, doc.lease_until = None, None
+                jobs.enqueue_stage(session, doc, following)
+                return
+            # Claimed in the same transaction that completed the previous stage.
+            doc.lease_until = func.now() + timedelta(seconds=settings.lease_seconds)
+            doc.attempts = 1
+            stage = following
+            inputs = _begin(session, doc, stage, queue)
+
+
+class _Failed:
+    """The stage's outcome was already written (failed, abandoned or released)."""
+
+
+_FAILED: Any = _Failed()
+
+
+def _begin(session: Any, doc: Document, stage: Stage, queue: str | None) -> Any:
+    """Mark the stage started (the claim is held) and load its inputs; _FAILED if unusable."""
+    settings = get_settings()
+    verb = STAGE_VERBS[stage]
+    doc.progress = overall_progress(stage)
+    doc.message = (
+        f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of "
+        f"{settings.max_attempts})"
+        if doc.attempts > 1
+        else f"{verb}…"
+    )
+    doc.timings = {**(doc.timings or {}), stage.value: {"started_at": _iso()}}
+    data: dict[str, Any] = {
+        "attempt": doc.attempts,
+        "max_attempts": settings.max_attempts,
+        "queue": queue,
+        "worker": HOST,
+    }
+    record(session, doc, "stage.started", actor=actor(), data=data)
+    try:
+        return SPECS[stage].load(session, doc)
+    except StageError as exc:
+        _fail_locked(session, doc, exc.message)
+        return _FAILED
+
+
+def _compute(doc: Document, stage: Stage, owner: str, inputs: Any, *, own_task: bool) -> Any:
+    """The pure stage under a heartbeat lease; a failure is recorded and _FAILED returned.
+
+    A transient error retries the stage: through Celery's retry when it is this task's own
+    stage, through a fresh task of its own when this task reached it by chaining."""
+    settings = get_settings()
+    verb = STAGE_VERBS[stage]
+    document_id = doc.id
     with Heartbeat(document_id, owner, settings.lease_seconds) as heartbeat:
         try:
-            result = spec.compute(inputs, Progress(doc, stage, heartbeat))
+            return SPECS[stage].compute(inputs, Progress(doc, stage, heartbeat))
         except ClaimLost:
             log.info("%s of %s abandoned: the document changed hands", stage.value, document_id)
-            return
         except StageError as exc:
             fail(document_id, stage, owner, exc.message)
-            return
         except SoftTimeLimitExceeded:
             fail(
                 document_id,
@@ -163,10 +232,10 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
                 owner,
                 f"{verb} took longer than the {settings.stage_soft_time_limit} s limit.",
             )
-            return
         except TransientError:
-            _release(document_id, stage, owner)
-            raise
+            _release(document_id, stage, owner, resend=not own_task)
+            if own_task:
+                raise
         except MemoryError:
             fail(
                 document_id,
@@ -175,7 +244,6 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
                 f"{verb} needed more than the {settings.stage_memory_limit_mb} MB memory limit; "
                 "the file is too complex to process.",
             )
-            return
         except Exception as exc:  # a bug or a hostile file: fail this document, keep the worker
             log.exception("%s of %s crashed", stage.value, document_id)
             fail(
@@ -184,54 +252,33 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
                 owner,
                 f"{verb} failed unexpectedly ({type(exc).__name__}); the file may be damaged.",
             )
-            return
-    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-
-    with unit_of_work() as session:
-        doc = repo.lock_owned(session, document_id, stage, owner)
-        if doc is None:
-            log.info(
-                "%s of %s finished but the claim is gone; result dropped", stage.value, document_id
-            )
-            return
-        data = spec.apply(session, doc, result)
-        timing = {
-            **(doc.timings or {}).get(stage.value, {}),
-            "finished_at": _iso(),
-            "duration_ms": elapsed_ms,
-        }
-        doc.timings = {**(doc.timings or {}), stage.value: timing}
-        doc.lease_owner, doc.lease_until, doc.attempts = None, None, 0
-        doc.progress = overall_progress(stage, 1, 1)
-        doc.message = f"{verb}: done"
-        record(
-            session, doc, "stage.completed", actor=actor(), data={**data, "duration_ms": elapsed_ms}
-        )
-        following = next_stage(stage)
-        if following is None:
-            doc.status = target(doc, Action.FINISH).value
-            doc.stage, doc.progress, doc.message = None, 100, "Ready for review"
-            record(session, doc, "document.review", actor=actor())
-        else:
-            doc.stage, doc.enqueued_at = following.value, datetime.now(UTC)
-            jobs.enqueue_stage(session, doc, following)
+    return _FAILED
 
 
-def _load(spec: Any, session: Any, doc: Document) -> Any:
-    try:
-        return spec.load(session, doc)
-    except StageError as exc:
-        _fail_locked(session, doc, exc.message)
-        return None
+def _complete(session: Any, doc: Document, stage: Stage, result: Any, elapsed_ms: float) -> None:
+    data = SPECS[stage].apply(session, doc, result)
+    timing = {
+        **(doc.timings or {}).get(stage.value, {}),
+        "finished_at": _iso(),
+        "duration_ms": elapsed_ms,
+    }
+    doc.timings = {**(doc.timings or {}), stage.value: timing}
+    doc.attempts = 0
+    doc.progress = overall_progress(stage, 1, 1)
+    doc.message = f"{STAGE_VERBS[stage]}: done"
+    record(session, doc, "stage.completed", actor=actor(), data={**data, "duration_ms": elapsed_ms})
 
 
-def fail(document_id: uuid.UUID, stage: Stage, owner: str | None, reason: str) -> bool:
-    """Record a final failure; `owner=None` fails it whoever holds the stage (failure hook)."""
+def fail(
+    document_id: uuid.UUID, stage: Stage, owner: str | None, reason: str, task_id: str | None = None
+) -> bool:
+    """Record a final failure; `owner=None` fails it whoever holds the stage, or whichever stage
+    task `task_id` had reached (the failure hook)."""
     with unit_of_work() as session:
         doc = (
             repo.lock_owned(session, document_id, stage, owner)
             if owner
-            else repo.lock_running(session, document_id, stage)
+            else repo.lock_running(session, document_id, stage, task_id)
         )
         if doc is None:
             return False
@@ -248,13 +295,15 @@ def _fail_locked(session: Any, doc: Document, reason: str) -> None:
     record(session, doc, "document.failed", actor=actor(), message=reason)
 
 
-def _release(document_id: uuid.UUID, stage: Stage, owner: str) -> None:
-    """Give the lease back so the retry can claim at once."""
+def _release(document_id: uuid.UUID, stage: Stage, owner: str, *, resend: bool = False) -> None:
+    """Give the lease back so the retry can claim at once (`resend`: send the stage's task)."""
     with unit_of_work() as session:
         doc = repo.lock_owned(session, document_id, stage, owner)
         if doc is not None:
             doc.lease_owner, doc.lease_until = None, None
             doc.attempts = max(doc.attempts - 1, 0)
+            if resend:
+                jobs.enqueue_stage(session, doc, stage)
 
 
 def _iso() -> str:

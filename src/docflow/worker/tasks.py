@@ -79,7 +79,11 @@ def train_categories(document_id: str | None = None, force: bool = False) -> dic
 
 @task_failure.connect
 def record_final_failure(
-    sender: Any = None, args: Any = None, exception: Any = None, **_: Any
+    sender: Any = None,
+    task_id: str | None = None,
+    args: Any = None,
+    exception: Any = None,
+    **_: Any,
 ) -> None:
     """Every final failure of a stage task ends in PostgreSQL, not only in a log."""
     name = getattr(sender, "name", "") or ""
@@ -92,6 +96,6 @@ def record_final_failure(
             reason = f"This stage ran past its {limit} s limit and was stopped."
         else:
             reason = f"Processing stopped after repeated errors ({type(exception).__name__})."
-        fail(uuid.UUID(str(args[0])), stage, None, reason)
+        fail(uuid.UUID(str(args[0])), stage, None, reason, task_id)
     except Exception:  # the database may be the thing that is down; the reaper covers it then
         log.exception("could not record the failure of %s%s", name, args)
