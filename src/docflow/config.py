@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     access_token_minutes: int = 15
     refresh_token_days: int = 14
 
+    # Connections each API process keeps open. A request holds one from its first query to its
+    # commit, so this bounds concurrent requests in flight; past it, requests wait (never open
+    # throwaway connections: a cold connection costs a handshake and re-prepares every query).
+    db_pool_size: int = 32
+    db_pool_overflow: int = 8
+
     storage_backend: Literal["database", "filesystem"] = "database"
     storage_path: Path = Path("var/files")
     max_upload_bytes: int = 50 * 1024 * 1024

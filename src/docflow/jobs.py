@@ -7,6 +7,7 @@ unreachable the send is dropped and logged; the reaper finds the document and en
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,12 +75,26 @@ def _broker_async() -> aioredis.Redis:
     )
 
 
+# An upload asks how deep its queue is; under load that is hundreds of asks a second for a
+# number that changes slowly. One read serves for DEPTH_TTL seconds, plus what this process
+# sent since (so the position stays exact for one API process).
+DEPTH_TTL = 0.25
+_depth: dict[str, tuple[float, int]] = {}  # queue -> (read at, depth then)
+_sent_since: dict[str, int] = {}
+
+
 async def backlog(queue: str = QUEUE) -> int | None:
-    """Tasks waiting in a queue (None when the broker cannot be asked)."""
+    """Tasks waiting in a queue, at most DEPTH_TTL old (None when the broker cannot be asked)."""
+    now = time.monotonic()
+    cached = _depth.get(queue)
+    if cached is not None and now - cached[0] < DEPTH_TTL:
+        return cached[1] + _sent_since.get(queue, 0)
     try:
-        return int(await _broker_async().llen(f"{get_settings().redis_namespace}:{queue}"))
+        depth = int(await _broker_async().llen(f"{get_settings().redis_namespace}:{queue}"))
     except (RedisError, OSError):
         return None
+    _depth[queue], _sent_since[queue] = (now, depth), 0
+    return depth
 
 
 @lru_cache
@@ -96,6 +111,7 @@ def send(job: Job) -> bool:
     try:
         args = [str(job.document_id)] if job.document_id is not None else []
         sender().send_task(job.task, args=args, kwargs=job.kwargs, queue=job.queue)
+        _sent_since[job.queue] = _sent_since.get(job.queue, 0) + 1
     except Exception:  # the broker is a hint; the reaper covers a lost send
         log.warning("could not enqueue %s for %s; the reaper will retry", job.task, job.document_id)
         return False

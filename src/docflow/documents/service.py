@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import time
 import unicodedata
 import uuid
 from datetime import UTC, datetime
@@ -73,6 +74,8 @@ async def upload(
     sniff_upload(
         bytes(head), complete=exhausted, filename=filename, declared_type=file.content_type
     )
+    digest = hashlib.sha256(head)
+    # A small file is whole already: its row is written complete, never updated afterwards.
     doc = await repo.add(
         Document(
             id=uuid.uuid4(),
@@ -80,8 +83,8 @@ async def upload(
             idempotency_key=idempotency_key,
             filename=filename,
             declared_type=(file.content_type or None),
-            size_bytes=0,
-            sha256="",
+            size_bytes=len(head) if exhausted else 0,
+            sha256=digest.hexdigest() if exhausted else "",
             status=Status.UPLOADED.value,
             stage=Stage.VALIDATE.value,
             progress=0,
@@ -94,8 +97,7 @@ async def upload(
         )
     )
     storage = get_storage(settings)
-    digest, size, seq = hashlib.sha256(), len(head), 0
-    digest.update(head)
+    size, seq = len(head), 0
     pending = head
     try:
         while not exhausted:
@@ -184,9 +186,21 @@ async def _where_in_queue(repo: DocumentRepository, settings: Settings) -> str |
     waiting = await jobs.backlog()
     if waiting is None or waiting <= settings.queue_backlog_bound:
         return None
-    rate = await repo.finished_per_second()
+    rate = await _throughput(repo)
     estimate = f", about {max(1, round(waiting / rate / 60))} min" if rate > 0 else ""
     return f"Queued: {waiting} documents ahead of this one{estimate}"
+
+
+_throughput_cache: list[float] = [-1e9, 0.0]  # [measured at, documents/s]
+THROUGHPUT_TTL = 5.0
+
+
+async def _throughput(repo: DocumentRepository) -> float:
+    """Recent documents/s, measured at most every THROUGHPUT_TTL seconds per process."""
+    now = time.monotonic()
+    if now - _throughput_cache[0] >= THROUGHPUT_TTL:
+        _throughput_cache[:] = [now, await repo.finished_per_second()]
+    return _throughput_cache[1]
 
 
 async def get_visible(
@@ -230,8 +244,9 @@ async def events_of(
 async def document_snapshot(document_id: uuid.UUID) -> tuple[dict[str, Any], int]:
     async with async_session_factory()() as session:
         repo = DocumentRepository(session)
-        doc = await repo.get(document_id)
+        # The cursor first: the state read after it reflects at least every event up to it.
         cursor = await repo.last_event_id(document_id=document_id)
+        doc = await repo.get(document_id)
     if doc is None:
         return {"document_id": str(document_id), "deleted": True, "last_event_id": cursor}, cursor
     state = DocumentRead.model_validate(doc).model_dump(mode="json")

@@ -23,6 +23,17 @@ RESYNC: dict[str, Any] = {"type": "__resync__"}
 SHUTDOWN: dict[str, Any] = {"type": "__shutdown__"}
 
 
+class Event(dict[str, Any]):
+    """An event as received, with the JSON it arrived as: every stream that frames it reuses
+    that text instead of encoding the same dict once per subscriber."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: str | bytes) -> None:
+        super().__init__(json.loads(raw))
+        self.raw = raw.decode() if isinstance(raw, bytes) else raw
+
+
 @dataclass(eq=False)
 class Subscriber:
     document_id: str | None
@@ -146,7 +157,7 @@ class EventHub:
                     if message.get("type") != "message":
                         continue
                     try:
-                        self.dispatch(json.loads(message["data"]))
+                        self.dispatch(Event(message["data"]))
                     except (ValueError, TypeError):
                         log.warning("dropping malformed event on %s", self.channel)
             except asyncio.CancelledError:

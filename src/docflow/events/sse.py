@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from docflow.events.hub import RESYNC, SHUTDOWN, EventHub, Subscriber
+from docflow.events.hub import RESYNC, SHUTDOWN, Event, EventHub, Subscriber
 
 Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
 Replay = Callable[[int], Awaitable[list[dict[str, Any]]]]
@@ -27,7 +27,11 @@ HEADERS = {
 
 def frame(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
-    body = json.dumps(data, separators=(",", ":"), default=str)
+    # The publisher encoded it exactly so (events.publisher._encode); reuse that text.
+    if isinstance(data, Event):
+        body = data.raw
+    else:
+        body = json.dumps(data, separators=(",", ":"), default=str)
     return f"{head}event: {event}\ndata: {body}\n\n"
 
 
@@ -78,8 +82,12 @@ async def stream(
                 sent.add(event["id"])
                 yield frame(event["type"], event, event["id"])
 
-    async for chunk in catch_up():
-        yield chunk
+    # A fresh stream needs no replay: the snapshot holds everything up to its cursor, and any
+    # event committed after the cursor was read was published after we subscribed, so it is
+    # in the queue. A resumed stream replays what it missed since Last-Event-ID.
+    if last_event_id is not None or not hub.connected.is_set():
+        async for chunk in catch_up():
+            yield chunk
     while True:
         wait = keepalive if hub.connected.is_set() else 1.0
         try:
