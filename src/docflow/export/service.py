@@ -140,15 +140,22 @@ async def csv_rows(user: User, f: DocumentFilter) -> AsyncIterator[bytes]:
 
 
 async def json_rows(user: User, f: DocumentFilter) -> AsyncIterator[bytes]:
-    """One JSON object per COPY line, joined into an array as the bytes stream past.
+    """One JSON object per COPY line, joined into an array as the bytes stream past."""
+    # QUOTE and DELIMITER are bytes JSON never contains raw, so COPY passes each line untouched.
+    lines = _copy(json_query(user, f), format="csv", quote="\x01", delimiter="\x02")
+    async for chunk in json_array(lines):
+        yield chunk
+
+
+async def json_array(lines: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Newline-terminated JSON values, cut anywhere, as one JSON array.
 
     Every line ends in a newline (JSON text never holds a raw one), so each newline becomes
     ",\n" in one bytes.replace per chunk, and the very last separator is held back and dropped.
     """
     yield b"[\n"
     held = b""
-    # QUOTE and DELIMITER are bytes JSON never contains raw, so COPY passes each line untouched.
-    async for chunk in _copy(json_query(user, f), format="csv", quote="\x01", delimiter="\x02"):
+    async for chunk in lines:
         out = held + chunk.replace(b"\n", b",\n")
         held = out[-2:]
         if len(out) > 2:
