@@ -73,7 +73,10 @@ async def stream(
 ) -> AsyncIterator[str]:
     yield f"retry: {retry_ms}\n\n"
     state, cursor = await snapshot()
-    yield frame("snapshot", state)
+    opening = frame("snapshot", state)
+    del state  # a stream lives for hours: keep the frame's text only until it is sent
+    yield opening
+    del opening
     sent = _Sent(last_event_id if last_event_id is not None else cursor)
 
     async def catch_up() -> AsyncIterator[str]:
@@ -103,8 +106,7 @@ async def stream(
             yield "retry: 1000\n\n"
             return
         if event is RESYNC:
-            state, _ = await snapshot()
-            yield frame("snapshot", state)
+            yield frame("snapshot", (await snapshot())[0])
             async for chunk in catch_up():
                 yield chunk
             continue
