@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 from tests.conftest import Stack, start_api, wait_ready
-from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
+from tests.fixtures.files import SAMPLE_TEXTS, make_pdf, make_png_text
 from tests.helpers import login, upload, wait_status
 
 
@@ -25,14 +25,20 @@ async def test_heavy_documents_wait_for_a_heavy_worker_and_small_ones_do_not(sta
                 make_pdf([f"Page {i}. " + SAMPLE_TEXTS["report"] for i in range(80)]),
                 "application/pdf",
             )
+            # small in bytes, but only validation can tell it needs OCR
+            scan = await upload(
+                client, me, "scan.png", make_png_text("Invoice total 120 EUR"), "image/png"
+            )
             small = await upload(
                 client, me, "small.txt", SAMPLE_TEXTS["letter"].encode(), "text/plain"
             )
             assert (await wait_status(client, me, small["id"], {"review"}))["status"] == "review"
-            waiting = (await client.get(f"/api/v1/documents/{big['id']}", headers=me)).json()
-            assert waiting["status"] == "processing" and waiting["stage"] == "extract"
+            for held in (big, scan):
+                waiting = (await client.get(f"/api/v1/documents/{held['id']}", headers=me)).json()
+                assert waiting["status"] == "processing" and waiting["stage"] == "extract"
             heavy = start_worker_on(stack, env, "documents-heavy", "heavy")
             assert (await wait_status(client, me, big["id"], {"review"}))["status"] == "review"
+            assert (await wait_status(client, me, scan["id"], {"review"}))["status"] == "review"
             log = (await client.get(f"/api/v1/documents/{big['id']}/events", headers=me)).json()
             queues = {
                 e["stage"]: e["data"].get("queue") for e in log if e["type"] == "stage.started"

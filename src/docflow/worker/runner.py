@@ -143,11 +143,6 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
             return
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         following = next_stage(stage)
-        chain = (
-            following is not None
-            and time.monotonic() - task_started < CHAIN_SECONDS
-            and jobs.queue_for(following, doc.kind, doc.size_bytes) == (queue or jobs.QUEUE)
-        )
         with unit_of_work() as session:
             locked = repo.lock_owned(session, document_id, stage, owner)
             if locked is None:
@@ -166,6 +161,10 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
                 record(session, doc, "document.review", actor=actor())
                 return
             doc.stage, doc.enqueued_at = following.value, datetime.now(UTC)
+            # After _complete: validation has just set the kind that routes extraction.
+            chain = time.monotonic() - task_started < CHAIN_SECONDS and jobs.queue_for(
+                following, doc.kind, doc.size_bytes
+            ) == (queue or jobs.QUEUE)
             if not chain:
                 doc.lease_owner, doc.lease_until = None, None
                 jobs.enqueue_stage(session, doc, following)
@@ -190,8 +189,7 @@ def _begin(session: Any, doc: Document, stage: Stage, queue: str | None) -> Any:
     verb = STAGE_VERBS[stage]
     doc.progress = overall_progress(stage)
     doc.message = (
-        f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of "
-        f"{settings.max_attempts})"
+        f"{verb}… (resuming after a lost worker, attempt {doc.attempts} of {settings.max_attempts})"
         if doc.attempts > 1
         else f"{verb}…"
     )
