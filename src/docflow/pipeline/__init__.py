@@ -1,4 +1,4 @@
-"""Pure document-processing stages: bytes or text in, results out.
+"""Pure document-processing stages: bytes, a file's path or text in, results out.
 
 Nothing here imports the database, Celery, FastAPI or settings; the worker wraps these.
 """

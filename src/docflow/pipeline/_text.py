@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import codecs
 import unicodedata
+from pathlib import Path
 
 from charset_normalizer import from_bytes
+
+from docflow.pipeline import _source
+
+# How much of a file decides its encoding. A file that changes encoding past this point is
+# decoded with replacement characters where it does.
+DETECT_BYTES = 1024 * 1024
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     # UTF-32 first: its little-endian BOM starts with the UTF-16 one.
@@ -44,13 +51,30 @@ def _guess(data: bytes) -> str | None:
     return encoding
 
 
-def decode_text(data: bytes) -> str | None:
-    """Decode `data` to normalised text (NFC, `\\n` line ends), or None if it is not text."""
-    encoding = detect_encoding(data)
+def decode_text(data: bytes | Path, max_chars: int) -> tuple[str, bool] | None:
+    """Up to `max_chars` of `data` as normalised text (NFC, `\\n` line ends), and whether the
+    file held more; None if it is not text.
+
+    The file is read and decoded a chunk at a time: only the text kept is ever in memory.
+    """
+    encoding = detect_encoding(_source.head(data, DETECT_BYTES))
     if encoding is None:
         return None
-    text = data.decode(encoding, errors="replace")
-    return normalize_text(text)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    parts: list[str] = []
+    decoded, truncated = 0, False
+    for chunk in _source.chunks(data):
+        if decoded >= max_chars:
+            truncated = True
+            break
+        parts.append(decoder.decode(chunk))
+        decoded += len(parts[-1])
+    else:
+        parts.append(decoder.decode(b"", final=True))
+    text = normalize_text("".join(parts))
+    if len(text) > max_chars:
+        text, truncated = text[:max_chars], True
+    return text, truncated
 
 
 def normalize_text(text: str) -> str:

@@ -4,35 +4,45 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import defusedxml.ElementTree as SafeET
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_raw
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, CData, Tag
+from bs4.element import NavigableString, PageElement
 from docx import Document as load_docx
 from docx.document import Document as DocxDocument
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 from PIL import Image, UnidentifiedImageError
 
-from docflow.pipeline import ocr
+from docflow.pipeline import _source, ocr
 from docflow.pipeline._text import decode_text, normalize_text
 from docflow.pipeline.pdfguard import check_pdf_streams
 from docflow.pipeline.types import Extraction, FileKind, ProgressCallback, StageError
 from docflow.pipeline.validate import check_zip_safety
 
 MAX_PDF_PAGES = 2_000
+# A PDF larger than this is reopened after each share of its pages worth about this many bytes.
+PDF_REOPEN_BYTES = 32 * 1024 * 1024
 # Pages OCR'd per PDF; text-less pages past this are skipped and counted in the metadata.
 MAX_OCR_PAGES = 100
 OCR_DPI = 300
 # Keeps a rendered page (and Tesseract's memory) bounded whatever size the page claims.
 MAX_OCR_PIXELS_PER_SIDE = 6_000
 MAX_IMAGE_PIXELS = 80_000_000
-# Beyond this the text is cut; analysis and search gain nothing from more.
+# Beyond this the text is cut (and the metadata says `text_truncated`); analysis and search gain
+# nothing from more. A text file is read only this far.
 MAX_TEXT_CHARS = 5_000_000
+# HTML is mostly markup, and its parse tree takes some 25 times its size: an HTML file is read
+# up to this many bytes per character of text allowed, and never beyond MAX_HTML_BYTES.
+HTML_BYTES_PER_CHAR = 4
+MAX_HTML_BYTES = 8 * 1024 * 1024
 # A page with fewer non-space characters than this is treated as having no text layer.
 MIN_PAGE_TEXT_CHARS = 3
 
@@ -42,23 +52,38 @@ PDF_PASSWORD = "This PDF is password-protected."
 PDF_DAMAGED = "This PDF is damaged or incomplete and cannot be read."
 
 
-def extract_text(data: bytes, kind: FileKind, on_progress: ProgressCallback) -> Extraction:
+def extract_text(
+    data: bytes | Path,
+    kind: FileKind,
+    on_progress: ProgressCallback,
+    *,
+    max_chars: int = MAX_TEXT_CHARS,
+) -> Extraction:
     """Extract the text of a file whose kind `validate` decided.
 
     `on_progress(done, total)` is called after each PDF page, and once at the end otherwise.
+    At most `max_chars` of text are kept; a text or HTML file is read only as far as needed.
     """
+    truncated = False
     if kind is FileKind.PDF:
         extraction = _extract_pdf(data, on_progress)
     else:
-        extraction = _EXTRACTORS[kind](data)
+        if kind in _PLAIN_KINDS:
+            extraction, truncated = _extract_plain(data, max_chars)
+        elif kind is FileKind.HTML:
+            html_bytes = min(max_chars * HTML_BYTES_PER_CHAR, MAX_HTML_BYTES)
+            extraction, truncated = _extract_html(data, html_bytes)
+        else:
+            extraction = _EXTRACTORS[kind](data)
         on_progress(1, 1)
     text = _tidy(extraction.text)
     if not text.strip():
         raise StageError(NO_TEXT)
     metadata = dict(extraction.metadata)
-    if len(text) > MAX_TEXT_CHARS:
-        text = text[:MAX_TEXT_CHARS]
-        metadata["truncated"] = True
+    if len(text) > max_chars:
+        text, truncated = text[:max_chars], True
+    if truncated:
+        metadata["text_truncated"] = True
     return Extraction(text=text, page_count=extraction.page_count, metadata=metadata)
 
 
@@ -72,14 +97,9 @@ def _tidy(text: str) -> str:
 # --- PDF -------------------------------------------------------------------------------------
 
 
-def _extract_pdf(data: bytes, on_progress: ProgressCallback) -> Extraction:
+def _extract_pdf(data: bytes | Path, on_progress: ProgressCallback) -> Extraction:
     check_pdf_streams(data)  # before PDFium, which aborts the process on a bomb
-    try:
-        document = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        if getattr(exc, "err_code", None) == pdfium_raw.FPDF_ERR_PASSWORD:
-            raise StageError(PDF_PASSWORD) from exc
-        raise StageError(PDF_DAMAGED) from exc
+    document = _open_pdf(data)
     try:
         total = len(document)
         if total == 0:
@@ -95,7 +115,14 @@ def _extract_pdf(data: bytes, on_progress: ProgressCallback) -> Extraction:
         ocr_done = 0
         ocr_skipped = 0
         tesseract = ocr.tesseract_path()
+        # PDFium keeps what each page loaded (a scan's images) until the document is closed; a
+        # large file is reopened every so many pages, so it never holds much more than a slice.
+        size = _source.size(data)
+        per_open = total if size <= PDF_REOPEN_BYTES else max(1, total * PDF_REOPEN_BYTES // size)
         for index in range(total):
+            if index and index % per_open == 0:
+                document.close()
+                document = _open_pdf(data)
             text = _pdf_page_text(document, index)
             if _is_blank(text):
                 if tesseract is not None and ocr_done < MAX_OCR_PAGES:
@@ -120,6 +147,15 @@ def _extract_pdf(data: bytes, on_progress: ProgressCallback) -> Extraction:
         if tesseract is None:
             metadata["ocr"] = "unavailable"
     return Extraction(text="\n\n".join(p for p in pages if p), page_count=total, metadata=metadata)
+
+
+def _open_pdf(data: bytes | Path) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == pdfium_raw.FPDF_ERR_PASSWORD:
+            raise StageError(PDF_PASSWORD) from exc
+        raise StageError(PDF_DAMAGED) from exc
 
 
 def _is_blank(text: str) -> bool:
@@ -206,12 +242,12 @@ def _pdf_date(value: str) -> str:
 # --- Word (DOCX) ----------------------------------------------------------------------------
 
 
-def _extract_docx(data: bytes) -> Extraction:
+def _extract_docx(data: bytes | Path) -> Extraction:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            check_zip_safety(archive, len(data))
+        with _source.opened(data) as fh, zipfile.ZipFile(fh) as archive:
+            check_zip_safety(archive, _source.size(data))
             page_count = _docx_page_count(archive)
-        document = load_docx(io.BytesIO(data))
+            document = load_docx(_without_binary_parts(archive))
     except StageError:
         raise
     except Exception as exc:  # python-docx raises many kinds of errors on broken files
@@ -233,6 +269,26 @@ def _extract_docx(data: bytes) -> Extraction:
     return Extraction(
         text="\n".join(lines), page_count=page_count, metadata=_docx_metadata(document)
     )
+
+
+# Binary parts (images, fonts, embedded files) this large are emptied before python-docx
+# opens a package: it reads every part into memory, and text lives in the XML parts only.
+_KEPT_BINARY_PART_BYTES = 64 * 1024
+
+
+def _without_binary_parts(archive: zipfile.ZipFile) -> io.BytesIO:
+    """A copy of the package with its large non-XML parts emptied, uncompressed, in memory."""
+    slim = io.BytesIO()
+    with zipfile.ZipFile(slim, "w", zipfile.ZIP_STORED) as out:
+        for entry in archive.infolist():
+            binary = not entry.filename.lower().endswith((".xml", ".rels"))
+            if binary and entry.file_size > _KEPT_BINARY_PART_BYTES:
+                out.writestr(entry.filename, b"")
+                continue
+            with archive.open(entry) as src, out.open(entry.filename, "w") as dst:
+                shutil.copyfileobj(src, dst, _source.CHUNK_BYTES)
+    slim.seek(0)
+    return slim
 
 
 def _docx_blocks(blocks: Iterator[Paragraph | Table]) -> Iterator[str]:
@@ -287,10 +343,10 @@ _META_NS = "urn:oasis:names:tc:opendocument:xmlns:meta:1.0"
 _DC_NS = "http://purl.org/dc/elements/1.1/"
 
 
-def _extract_odt(data: bytes) -> Extraction:
+def _extract_odt(data: bytes | Path) -> Extraction:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            check_zip_safety(archive, len(data))
+        with _source.opened(data) as fh, zipfile.ZipFile(fh) as archive:
+            check_zip_safety(archive, _source.size(data))
             content = SafeET.fromstring(archive.read("content.xml"))
             try:
                 meta = SafeET.fromstring(archive.read("meta.xml"))
@@ -408,8 +464,15 @@ _BLOCK_TAGS = [
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
 
-def _extract_html(data: bytes) -> Extraction:
-    soup = BeautifulSoup(data, "lxml")
+def _extract_html(data: bytes | Path, max_bytes: int) -> tuple[Extraction, bool]:
+    """The visible text of (the first `max_bytes` of) a page, and whether the page was cut."""
+    markup = _source.head(data, max_bytes + 1)
+    truncated = len(markup) > max_bytes
+    if truncated:
+        # Cut before a tag, not inside one or inside a multi-byte character.
+        cut = markup.rfind(b"<", 0, max_bytes)
+        markup = markup[: cut if cut > 0 else max_bytes]
+    soup = BeautifulSoup(markup, "lxml")
     metadata: dict[str, Any] = {}
     if soup.title is not None and soup.title.get_text(strip=True):
         metadata["title"] = soup.title.get_text(strip=True)
@@ -423,17 +486,40 @@ def _extract_html(data: bytes) -> Extraction:
     for element in hidden:
         if not element.decomposed:
             element.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for cell in soup.find_all(["td", "th"]):
-        cell.insert_after("\t")
-    for block in soup.find_all(_BLOCK_TAGS):
-        block.insert_before("\n")
-        block.insert_after("\n")
-    lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in soup.get_text().split("\n"))
-    return Extraction(
-        text="\n".join(line for line in lines if line), page_count=1, metadata=metadata
-    )
+    lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in _broken_text(soup).split("\n"))
+    text = "\n".join(line for line in lines if line)
+    return Extraction(text=text, page_count=1, metadata=metadata), truncated
+
+
+_BLOCKS = frozenset(_BLOCK_TAGS)
+_CELLS = frozenset({"td", "th"})
+_TEXT_STRINGS = (NavigableString, CData)  # what get_text() keeps: no comments, doctypes, ...
+
+
+def _broken_text(root: Tag) -> str:
+    """The text under `root`, with a line break for each <br> and around each block, and a tab
+    after each table cell. One pass over the tree: inserting the breaks into the tree instead
+    costs a scan of the siblings per insert, quadratic on a long flat page."""
+    parts: list[str] = []
+    stack: list[tuple[Iterator[PageElement], str]] = [(iter(root.contents), "")]
+    while stack:
+        children, after = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            parts.append(after)
+        elif isinstance(child, Tag):
+            if child.name == "br":
+                parts.append("\n")
+                continue
+            block = child.name in _BLOCKS
+            if block:
+                parts.append("\n")
+            closing = ("\n" if block else "") + ("\t" if child.name in _CELLS else "")
+            stack.append((iter(child.contents), closing))
+        elif type(child) in _TEXT_STRINGS:
+            parts.append(str(child))
+    return "".join(parts)
 
 
 def _is_hidden(tag: Tag) -> bool:
@@ -449,21 +535,27 @@ def _is_hidden(tag: Tag) -> bool:
 # --- Plain text, Markdown, CSV --------------------------------------------------------------
 
 
-def _extract_plain(data: bytes) -> Extraction:
-    text = decode_text(data)
-    if text is None:
+_PLAIN_KINDS = frozenset({FileKind.TEXT, FileKind.MARKDOWN, FileKind.CSV})
+
+
+def _extract_plain(data: bytes | Path, max_chars: int) -> tuple[Extraction, bool]:
+    """The first `max_chars` of a text file, and whether it held more."""
+    decoded = decode_text(data, max_chars)
+    if decoded is None:
         raise StageError("The text encoding of this file could not be recognised.")
-    return Extraction(text=text, page_count=1)
+    text, truncated = decoded
+    return Extraction(text=text, page_count=1), truncated
 
 
 # --- Images ---------------------------------------------------------------------------------
 
 
-def _extract_image(data: bytes) -> Extraction:
+def _extract_image(data: bytes | Path) -> Extraction:
     if ocr.tesseract_path() is None:
         raise StageError("OCR is unavailable on this server, so text cannot be read from images.")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        # Pillow reads only the header here; Tesseract reads a file on disk itself.
+        with Image.open(data if isinstance(data, Path) else io.BytesIO(data)) as image:
             width, height = image.size
             frames = int(getattr(image, "n_frames", 1))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
@@ -481,9 +573,5 @@ def _extract_image(data: bytes) -> Extraction:
 _EXTRACTORS = {
     FileKind.DOCX: _extract_docx,
     FileKind.ODT: _extract_odt,
-    FileKind.HTML: _extract_html,
-    FileKind.TEXT: _extract_plain,
-    FileKind.MARKDOWN: _extract_plain,
-    FileKind.CSV: _extract_plain,
     FileKind.IMAGE: _extract_image,
 }

@@ -6,6 +6,7 @@ import functools
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from docflow.pipeline.types import StageError
 
@@ -40,12 +41,13 @@ def _language_argument(program: str) -> str | None:
     return "+".join(chosen) or None
 
 
-def ocr_image(image: bytes, *, timeout: float = OCR_TIMEOUT_SECONDS) -> str:
-    """Read the text in an image (PNG, JPEG, TIFF bytes). Raises StageError if it cannot."""
+def ocr_image(image: bytes | Path, *, timeout: float = OCR_TIMEOUT_SECONDS) -> str:
+    """Read the text in an image (PNG, JPEG, TIFF; bytes, or a file that Tesseract reads
+    itself). Raises StageError if it cannot."""
     program = tesseract_path()
     if program is None:
         raise StageError("OCR is unavailable on this server, so text cannot be read from images.")
-    command = [program, "stdin", "stdout"]
+    command = [program, str(image.absolute()) if isinstance(image, Path) else "stdin", "stdout"]
     languages = _language_argument(program)
     if languages:
         command += ["-l", languages]
@@ -53,7 +55,12 @@ def ocr_image(image: bytes, *, timeout: float = OCR_TIMEOUT_SECONDS) -> str:
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
         result = subprocess.run(
-            command, input=image, capture_output=True, timeout=timeout, check=False, env=env
+            command,
+            input=None if isinstance(image, Path) else image,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired as exc:
         raise StageError("Reading the text from this image took too long.") from exc

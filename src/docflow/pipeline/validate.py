@@ -6,8 +6,9 @@ import csv
 import io
 import re
 import zipfile
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from docflow.pipeline import _source
 from docflow.pipeline._text import detect_encoding
 from docflow.pipeline.types import FileKind, StageError, Validation
 
@@ -104,44 +105,51 @@ _MARKDOWN_HINTS = re.compile(
 )
 
 
-def validate(data: bytes, filename: str, declared_type: str | None) -> Validation:
-    """Decide the file's kind from its bytes; refuse empty, unknown, unsafe or misnamed files.
+def validate(data: bytes | Path, filename: str, declared_type: str | None) -> Validation:
+    """Decide the file's kind from its content; refuse empty, unknown, unsafe or misnamed files.
 
+    Only what the decision needs is read: the head, the tail, a ZIP's directory.
     `declared_type` (the client's MIME claim) is only a tie-breaker between text formats.
     """
-    if not data or not data.strip():
+    head = _source.head(data, TEXT_SNIFF_BYTES)
+    if not head.strip() and _is_blank(data):
         raise StageError("The file is empty.")
     extension = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
-    kind, content_type, label = _sniff(data, extension, declared_type)
+    kind, content_type, label = _sniff(data, head, extension, declared_type)
     expected = EXTENSION_KINDS.get(extension)
     if expected is not None and kind not in expected:
         raise StageError(f"The file's content ({label}) does not match its name ({extension}).")
     return Validation(kind=kind, content_type=content_type)
 
 
-def _sniff(data: bytes, extension: str, declared_type: str | None) -> tuple[FileKind, str, str]:
-    pdf_at = data.find(b"%PDF-", 0, 1024)
+def _is_blank(data: bytes | Path) -> bool:
+    return all(not chunk.strip() for chunk in _source.chunks(data))
+
+
+def _sniff(
+    data: bytes | Path, head: bytes, extension: str, declared_type: str | None
+) -> tuple[FileKind, str, str]:
+    pdf_at = head.find(b"%PDF-", 0, 1024)
     # Readers accept a few junk bytes before the header; require the trailer then.
-    if pdf_at == 0 or (pdf_at > 0 and b"%%EOF" in data[-2048:]):
+    if pdf_at == 0 or (pdf_at > 0 and b"%%EOF" in _source.tail(data, 2048)):
         return FileKind.PDF, CONTENT_TYPES[FileKind.PDF], _KIND_LABELS[FileKind.PDF]
-    if data.startswith(b"PK\x03\x04"):
+    if head.startswith(b"PK\x03\x04"):
         kind = zip_document_kind(data)
         return kind, CONTENT_TYPES[kind], _KIND_LABELS[kind]
     for magic, content_type, label in _IMAGE_MAGIC:
-        if data.startswith(magic):
+        if head.startswith(magic):
             return FileKind.IMAGE, content_type, label
-    if data.startswith(b"PK"):
+    if head.startswith(b"PK"):
         raise StageError("This file type is not supported: ZIP archive.")
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         raise StageError("This file type is not supported: WebP image.")
-    sample = data[:TEXT_SNIFF_BYTES]
-    encoding = detect_encoding(sample)
+    encoding = detect_encoding(head)
     if encoding is None:
         for magic, label in _UNSUPPORTED_MAGIC:
-            if data.startswith(magic):
+            if head.startswith(magic):
                 raise StageError(f"This file type is not supported: {label}.")
         raise StageError("This file type is not supported: unrecognised binary data.")
-    text = sample.decode(encoding, errors="replace")
+    text = head.decode(encoding, errors="replace")
     kind = _text_kind(text, extension, declared_type)
     return kind, CONTENT_TYPES[kind], _KIND_LABELS[kind]
 
@@ -185,11 +193,14 @@ def _looks_like_csv(text: str) -> bool:
     return len(widths) == 1 and widths.pop() >= 2
 
 
-def zip_document_kind(data: bytes) -> FileKind:
-    """Check a ZIP container for safety, then say whether it is a DOCX or an ODT."""
+def zip_document_kind(data: bytes | Path) -> FileKind:
+    """Check a ZIP container for safety, then say whether it is a DOCX or an ODT.
+
+    Reads the central directory (and the ODT `mimetype` entry), never the other entries.
+    """
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            check_zip_safety(archive, len(data))
+        with _source.opened(data) as fh, zipfile.ZipFile(fh) as archive:
+            check_zip_safety(archive, _source.size(data))
             names = set(archive.namelist())
             if "word/document.xml" in names:
                 return FileKind.DOCX

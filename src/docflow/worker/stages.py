@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from docflow.categories import learning
 from docflow.categories import training_repository as categories
+from docflow.config import get_settings
 from docflow.documents import stage_repository as repo
 from docflow.models import Document, Stage
 from docflow.pipeline.analyze import analyze
@@ -35,8 +42,56 @@ class StageSpec:
     apply: Callable[[Session, Document, Any], dict[str, Any]]  # returns event data
 
 
-def _original(session: Session, doc: Document) -> bytes:
-    return b"".join(get_storage().read(session, doc.id))
+class Original:
+    """A document's original, copied from storage to a private temporary file for one stage.
+
+    `with original as path:` hands the stage the path and removes the file afterwards, whatever
+    happens; should the stage never get that far, the file goes when this object does.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.remove = weakref.finalize(self, _unlink, path)
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *_: object) -> None:
+        self.remove()
+
+
+def spool_original(session: Session, doc: Document) -> Original:
+    """Copy the original out of storage a chunk at a time: it is never in memory whole."""
+    directory = _spool_dir()
+    fd, name = tempfile.mkstemp(prefix=f"{doc.id.hex}-", suffix=".original", dir=directory)
+    original = Original(Path(name))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in get_storage().read(session, doc.id):
+                fh.write(chunk)
+    except BaseException:
+        original.remove()
+        raise
+    return original
+
+
+def _spool_dir() -> Path:
+    """`$TMPDIR/docflow-spool`, swept of files that no running stage can still be reading:
+    a worker killed mid-stage leaves its copy behind."""
+    directory = Path(tempfile.gettempdir()) / "docflow-spool"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    # Celery kills a task at the hard time limit, so an older file is nobody's.
+    stale = time.time() - 2 * get_settings().stage_time_limit
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.stat().st_mtime < stale:
+                    os.unlink(entry.path)
+    return directory
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _text(session: Session, doc: Document) -> str:
@@ -46,8 +101,14 @@ def _text(session: Session, doc: Document) -> str:
     return text
 
 
-def _load_validate(session: Session, doc: Document) -> tuple[bytes, str, str | None]:
-    return _original(session, doc), doc.filename, doc.declared_type
+def _load_validate(session: Session, doc: Document) -> tuple[Original, str, str | None]:
+    return spool_original(session, doc), doc.filename, doc.declared_type
+
+
+def _validate(args: tuple[Original, str, str | None], _progress: ProgressCallback) -> Validation:
+    original, filename, declared_type = args
+    with original as path:
+        return validate(path, filename, declared_type)
 
 
 def _apply_validate(session: Session, doc: Document, result: Validation) -> dict[str, Any]:
@@ -55,10 +116,16 @@ def _apply_validate(session: Session, doc: Document, result: Validation) -> dict
     return {"kind": result.kind.value, "content_type": result.content_type}
 
 
-def _load_extract(session: Session, doc: Document) -> tuple[bytes, FileKind]:
+def _load_extract(session: Session, doc: Document) -> tuple[Original, FileKind]:
     if doc.kind is None:
         raise StageError("The file was never validated; reprocess it from validate.")
-    return _original(session, doc), FileKind(doc.kind)
+    return spool_original(session, doc), FileKind(doc.kind)
+
+
+def _extract(args: tuple[Original, FileKind], progress: ProgressCallback) -> Extraction:
+    original, kind = args
+    with original as path:
+        return extract_text(path, kind, progress)
 
 
 def _apply_extract(session: Session, doc: Document, result: Extraction) -> dict[str, Any]:
@@ -68,7 +135,10 @@ def _apply_extract(session: Session, doc: Document, result: Extraction) -> dict[
     title = result.metadata.get("title")
     if not doc.title and isinstance(title, str) and title.strip():
         doc.title = title.strip()[:500]
-    return {"page_count": result.page_count, "characters": len(result.text)}
+    data: dict[str, Any] = {"page_count": result.page_count, "characters": len(result.text)}
+    if result.metadata.get("text_truncated"):
+        data["text_truncated"] = True
+    return data
 
 
 def _apply_analyze(session: Session, doc: Document, result: Analysis) -> dict[str, Any]:
@@ -125,14 +195,8 @@ def _apply_categorize(session: Session, doc: Document, result: Categorization) -
 
 
 SPECS: dict[Stage, StageSpec] = {
-    Stage.VALIDATE: StageSpec(
-        _load_validate, lambda args, _progress: validate(*args), _apply_validate
-    ),
-    Stage.EXTRACT: StageSpec(
-        _load_extract,
-        lambda args, progress: extract_text(args[0], args[1], progress),
-        _apply_extract,
-    ),
+    Stage.VALIDATE: StageSpec(_load_validate, _validate, _apply_validate),
+    Stage.EXTRACT: StageSpec(_load_extract, _extract, _apply_extract),
     Stage.ANALYZE: StageSpec(_text, lambda text, _progress: analyze(text), _apply_analyze),
     Stage.CATEGORIZE: StageSpec(_load_categorize, _categorize, _apply_categorize),
 }
