@@ -33,7 +33,7 @@ from docflow.events.log import record
 from docflow.events.publisher import publish_sync
 from docflow.models import Document, Stage
 from docflow.pipeline.types import StageError, TransientError
-from docflow.worker.stages import SPECS
+from docflow.worker.stages import SPECS, forget_carried
 from docflow.worker.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,14 @@ CHAIN_SECONDS = 30.0
 
 
 def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None = None) -> None:
+    forget_carried()  # only stages chained within this task may reuse what it extracted
+    try:
+        _run_chain(document_id, stage, task_id, queue)
+    finally:
+        forget_carried()
+
+
+def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None) -> None:
     settings = get_settings()
     owner = f"{HOST}:{os.getpid()}:{task_id}"
     task_started, first = time.monotonic(), stage

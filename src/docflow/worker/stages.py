@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 import time
+import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,7 +95,19 @@ def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+# The text a task just extracted, for the analyze and categorize stages it chains right after,
+# so they need not read back what it has just written. One document; cleared per task.
+_carried: dict[uuid.UUID, str] = {}
+
+
+def forget_carried() -> None:
+    _carried.clear()
+
+
 def _text(session: Session, doc: Document) -> str:
+    text = _carried.get(doc.id)
+    if text is not None:
+        return text
     text = repo.load_text(session, doc.id)
     if text is None:
         raise StageError("The extracted text is missing; reprocess this document from extract.")
@@ -130,6 +143,8 @@ def _extract(args: tuple[Original, FileKind], progress: ProgressCallback) -> Ext
 
 def _apply_extract(session: Session, doc: Document, result: Extraction) -> dict[str, Any]:
     repo.save_text(session, doc.id, result.text)
+    _carried.clear()
+    _carried[doc.id] = result.text
     doc.page_count = result.page_count
     doc.doc_metadata = {k: v for k, v in result.metadata.items() if v not in (None, "")}
     title = result.metadata.get("title")
