@@ -184,7 +184,8 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
             server.stop()
 
 
-def create_user(infra: Infra, email: str, role: str) -> None:
+def create_user(env: dict[str, str], email: str, role: str) -> None:
+    """An account with the test password, made the way an operator would (the CLI)."""
     subprocess.run(
         [
             sys.executable,
@@ -199,10 +200,11 @@ def create_user(infra: Infra, email: str, role: str) -> None:
             "--role",
             role,
         ],
-        env=infra.env,
+        env=env,
         check=True,
         capture_output=True,
         cwd=ROOT,
+        timeout=60,
     )
 
 
@@ -219,7 +221,7 @@ def stack(infra: Infra) -> Iterator[Stack]:
             "admin": "admin@example.com",
         }
         for name, email in users.items():
-            create_user(infra, email, "uploader" if name == "other" else name)
+            create_user(infra.env, email, "uploader" if name == "other" else name)
         yield Stack(infra, base_url, api, worker, users)
     finally:
         api.stop()

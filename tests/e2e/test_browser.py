@@ -57,8 +57,8 @@ def test_browser_user_journeys(stack: Stack, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:6]
     # Users of its own, so the empty state and the queue hold only this test's documents.
     uploader, reviewer = f"e2e-uploader-{run}@example.com", f"e2e-reviewer-{run}@example.com"
-    create_user(stack.infra, uploader, "uploader")
-    create_user(stack.infra, reviewer, "reviewer")
+    create_user(stack.infra.env, uploader, "uploader")
+    create_user(stack.infra.env, reviewer, "reviewer")
     files = tmp_path / "files"
     write_files(files, run)
 

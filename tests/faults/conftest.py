@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from docflow.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from tests.conftest import ROOT, Proc, spawn
+from tests.conftest import Proc, create_user, spawn
 
 PASSWORD = "correct-horse-battery"
 
@@ -126,25 +126,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DOCFLOW_UI_DIR", None)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "docflow.cli",
-            "users",
-            "create",
-            "--email",
-            "u@example.com",
-            "--password",
-            PASSWORD,
-            "--role",
-            "admin",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
+    create_user(env, "u@example.com", "admin")
     rig = Rig(tmp_path, pg, redis, env)
     try:
         yield rig

@@ -10,7 +10,7 @@ from tests.helpers import login, upload, wait_status
 
 async def test_search_filters_and_pagination(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        create_user(stack.infra, "searcher@example.com", "uploader")
+        create_user(stack.infra.env, "searcher@example.com", "uploader")
         me = await login(client, "searcher@example.com")
         ids = {}
         for name, text in (

@@ -38,7 +38,7 @@ async def test_pdf_and_docx_stream_every_stage_then_approve_and_export(
     client: httpx.AsyncClient, stack: Stack
 ) -> None:
     # A user of its own, so the export holds exactly what this test approved.
-    create_user(stack.infra, "flow-uploader@example.com", "uploader")
+    create_user(stack.infra.env, "flow-uploader@example.com", "uploader")
     me = await login(client, "flow-uploader@example.com")
     boss = await login(client, stack.users["reviewer"])
     # The list view's stream, opened before the uploads, sees every event of every document,

@@ -3,17 +3,15 @@ every storage backend carries the same upload → pipeline → export path."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from tests.conftest import Stack, start_api, start_worker, wait_ready
+from tests.conftest import Stack, create_user, start_api, start_worker, wait_ready
 from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
-from tests.helpers import PASSWORD, follow, login, upload, wait_status
+from tests.helpers import follow, login, upload, wait_status
 
 from docflow.migrate import upgrade
 
@@ -94,21 +92,4 @@ async def test_filesystem_storage_backend_runs_the_same_path(
 
 def _users(stack: Stack, env: dict[str, str]) -> None:
     for role in ("uploader", "reviewer"):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "docflow.cli",
-                "users",
-                "create",
-                "--email",
-                stack.users[role],
-                "--password",
-                PASSWORD,
-                "--role",
-                role,
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        create_user(env, stack.users[role], role)

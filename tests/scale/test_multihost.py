@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -22,10 +20,10 @@ import httpx
 import psycopg
 import pytest
 
+from tests.conftest import create_user
 from tests.fixtures.files import SAMPLE_TEXTS, make_docx, make_pdf
-from tests.helpers import PASSWORD, Frame, follow, login, upload
+from tests.helpers import Frame, follow, login, upload
 from tests.scale.cluster import (
-    ROOT,
     Cluster,
     address,
     base_env,
@@ -75,26 +73,7 @@ def cluster() -> Iterator[Cluster]:
 
         # The test process sits in the root namespace and reaches `data` over the bridge.
         upgrade(db_url.replace("postgresql://", "postgresql+psycopg://"))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "docflow.cli",
-                "users",
-                "create",
-                "--email",
-                ADMIN,
-                "--password",
-                PASSWORD,
-                "--role",
-                "admin",
-            ],
-            env=c.env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        create_user(c.env, ADMIN, "admin")
         c.docflow("api", "api", "api", "--host", address("api"), "--port", "8000")
         c.docflow("api", "beat", "beat")
         for name in ("w1", "w2"):
