@@ -43,3 +43,7 @@ class UnsupportedMediaType(AppError):
 
 class ServiceUnavailable(AppError):
     status_code, code = 503, "service_unavailable"
+
+
+class Unprocessable(AppError):
+    status_code, code = 422, "validation_error"

@@ -4,29 +4,47 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import time
 import unicodedata
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from docflow import jobs
 from docflow.config import Settings
-from docflow.db import async_session_factory
+from docflow.db import async_engine, async_session_factory, take_outbox
+from docflow.deps import ACCOUNT_GONE, flush_outbox
+from docflow.documents import intake, intake_repository
+from docflow.documents.intake_repository import WholeUpload
 from docflow.documents.repository import DocumentFilter, DocumentRepository
 from docflow.documents.schemas import DocumentRead
+from docflow.documents.stream_repository import StreamRepository
 from docflow.documents.upload_stream import IncomingFile
-from docflow.errors import AppError, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
+from docflow.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from docflow.events.log import event_payload, record
 from docflow.models import Document, DocumentEvent, Stage, Status, User
 from docflow.pipeline.types import FileKind, StageError
 from docflow.pipeline.validate import EXTENSION_KINDS, validate
-from docflow.storage import FilesystemStorage, Storage, get_storage
+from docflow.storage import DatabaseStorage, FilesystemStorage, Storage, get_storage
+from docflow.users.repository import UserRepository
 
 # How much of an upload is read before deciding its type (magic numbers, text encodings).
 SNIFF_BYTES = 64 * 1024
@@ -41,25 +59,20 @@ def sanitize_filename(name: str | None) -> str:
 
 
 async def upload(
-    session: AsyncSession,
     settings: Settings,
-    user: User,
+    owner_id: uuid.UUID,
     file: IncomingFile,
     idempotency_key: str | None,
-) -> tuple[Document, bool]:
+) -> tuple[Document | dict[str, Any], bool]:
     """Store the file and its row in one transaction; the pipeline starts after commit.
 
-    The bytes go to storage as they arrive. The first ones decide the file's type (against the
-    allowlist, 415 when they contradict the name); past the size limit the upload stops (413)
+    The first bytes decide the file's type (against the allowlist, 415 when they contradict the
+    name). A file that is whole within them is written with its row and event in one statement;
+    a larger one goes to storage as it arrives, and past the size limit the upload stops (413)
     and the transaction, with every chunk written so far, is rolled back.
     """
-    repo = DocumentRepository(session)
-    if idempotency_key:
-        if len(idempotency_key) > 255:
-            raise AppError("The Idempotency-Key header is too long (255 characters at most).")
-        existing = await repo.by_idempotency_key(user.id, idempotency_key)
-        if existing is not None:
-            return existing, False
+    if idempotency_key is not None and len(idempotency_key) > 255:
+        raise AppError("The Idempotency-Key header is too long (255 characters at most).")
     filename = sanitize_filename(file.filename)
     chunks = aiter(file.chunks())
     head = bytearray()
@@ -74,8 +87,109 @@ async def upload(
     sniff_upload(
         bytes(head), complete=exhausted, filename=filename, declared_type=file.content_type
     )
+    if exhausted:
+        return await _upload_whole(settings, owner_id, filename, file, bytes(head), idempotency_key)
+    async with async_session_factory()() as session:
+        try:
+            user = await UserRepository(session).get(owner_id)
+            if user is None or not user.is_active:
+                raise Unauthorized(ACCOUNT_GONE)
+            result = await _upload_streamed(
+                session, settings, user, filename, file, head, chunks, idempotency_key
+            )
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            take_outbox(session)
+            raise
+        await flush_outbox(session)
+    return result
+
+
+async def _upload_whole(
+    settings: Settings,
+    owner_id: uuid.UUID,
+    filename: str,
+    file: IncomingFile,
+    data: bytes,
+    idempotency_key: str | None,
+) -> tuple[Document | dict[str, Any], bool]:
+    """The common case: the whole file is in hand. It is written, with its row and event, in
+    one statement shared with whatever other uploads are ready (`documents.intake`)."""
+    storage = get_storage(settings)
+    if idempotency_key:
+        existing = await _by_idempotency_key(owner_id, idempotency_key)
+        if existing is not None:
+            return existing, False
+    document_id = uuid.uuid4()
+    sha256 = hashlib.sha256(data).hexdigest()
+    queued = await _where_in_queue(settings)
+    upload = WholeUpload(
+        id=document_id,
+        owner_id=owner_id,
+        idempotency_key=idempotency_key,
+        filename=filename,
+        declared_type=file.content_type or None,
+        size_bytes=len(data),
+        sha256=sha256,
+        message=queued or "Waiting for a worker",
+        data=data if isinstance(storage, DatabaseStorage) else None,
+        event_message=f"Uploaded {filename}" + (f". {queued}" if queued else ""),
+        event_data=json.dumps({"size_bytes": len(data), "sha256": sha256}),
+    )
+    try:
+        if isinstance(storage, FilesystemStorage):
+            await storage.put(document_id, data)
+        inserted = await intake.write(upload)
+    except BaseException as exc:
+        await _discard(storage, document_id)
+        raise _database_error(exc) from exc
+    if inserted is not None:
+        return inserted[0], True
+    await _discard(storage, document_id)
+    if idempotency_key:
+        # The same Idempotency-Key raced in twice: the other request's document stands.
+        existing = await _by_idempotency_key(owner_id, idempotency_key)
+        if existing is not None:
+            return existing, False
+    raise Unauthorized(ACCOUNT_GONE)
+
+
+async def _by_idempotency_key(owner_id: uuid.UUID, key: str) -> dict[str, Any] | None:
+    async with async_engine().connect() as conn:
+        return await intake_repository.by_idempotency_key(conn, owner_id, key)
+
+
+def _database_error(exc: BaseException) -> BaseException:
+    """asyncpg's errors, said as the ORM path says them (503, 422); anything else unchanged."""
+    if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        unavailable = ServiceUnavailable(
+            "The database is unavailable right now; try again shortly."
+        )
+        unavailable.headers = {"Retry-After": "5"}  # type: ignore[attr-defined]
+        return unavailable
+    if getattr(exc, "sqlstate", None) in {"22021", "22P05"}:
+        return Unprocessable("The request contains characters that cannot be stored.")
+    return exc
+
+
+async def _upload_streamed(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    filename: str,
+    file: IncomingFile,
+    head: bytearray,
+    chunks: AsyncIterator[bytes],
+    idempotency_key: str | None,
+) -> tuple[Document | dict[str, Any], bool]:
+    """A file larger than the sniffed head, streamed to storage inside the session."""
+    repo = DocumentRepository(session)
+    if idempotency_key:
+        existing = await repo.by_idempotency_key(user.id, idempotency_key)
+        if existing is not None:
+            return existing, False
     digest = hashlib.sha256(head)
-    # A small file is whole already: its row is written complete, never updated afterwards.
     doc = await repo.add(
         Document(
             id=uuid.uuid4(),
@@ -83,8 +197,8 @@ async def upload(
             idempotency_key=idempotency_key,
             filename=filename,
             declared_type=(file.content_type or None),
-            size_bytes=len(head) if exhausted else 0,
-            sha256=digest.hexdigest() if exhausted else "",
+            size_bytes=0,
+            sha256="",
             status=Status.UPLOADED.value,
             stage=Stage.VALIDATE.value,
             progress=0,
@@ -100,7 +214,7 @@ async def upload(
     size, seq = len(head), 0
     pending = head
     try:
-        while not exhausted:
+        while True:
             chunk = await anext(chunks, None)
             if chunk is None:
                 break
@@ -118,7 +232,7 @@ async def upload(
         await _discard(storage, doc.id)
         raise
     doc.size_bytes, doc.sha256 = size, digest.hexdigest()
-    queued = await _where_in_queue(repo, settings)
+    queued = await _where_in_queue(settings)
     if queued:
         doc.message = queued
     record(
@@ -180,13 +294,13 @@ async def _discard(storage: Storage, document_id: uuid.UUID) -> None:
                 await anyio.Path(leftover).unlink()
 
 
-async def _where_in_queue(repo: DocumentRepository, settings: Settings) -> str | None:
+async def _where_in_queue(settings: Settings) -> str | None:
     """Back-pressure made visible: past the bound, the upload still succeeds and says how many
     documents are ahead and, from recent throughput, roughly how long that is."""
     waiting = await jobs.backlog()
     if waiting is None or waiting <= settings.queue_backlog_bound:
         return None
-    rate = await _throughput(repo)
+    rate = await _throughput()
     estimate = f", about {max(1, round(waiting / rate / 60))} min" if rate > 0 else ""
     return f"Queued: {waiting} documents ahead of this one{estimate}"
 
@@ -195,11 +309,13 @@ _throughput_cache: list[float] = [-1e9, 0.0]  # [measured at, documents/s]
 THROUGHPUT_TTL = 5.0
 
 
-async def _throughput(repo: DocumentRepository) -> float:
+async def _throughput() -> float:
     """Recent documents/s, measured at most every THROUGHPUT_TTL seconds per process."""
     now = time.monotonic()
     if now - _throughput_cache[0] >= THROUGHPUT_TTL:
-        _throughput_cache[:] = [now, await repo.finished_per_second()]
+        async with async_session_factory()() as session:
+            rate = await DocumentRepository(session).finished_per_second()
+        _throughput_cache[:] = [now, rate]
     return _throughput_cache[1]
 
 
@@ -238,37 +354,84 @@ async def events_of(
     return await DocumentRepository(session).events(document_id=doc.id, after=after, limit=limit)
 
 
-# The stream reads in short sessions of its own: a long-lived stream must not hold a connection.
+# The streams read in short sessions of their own (a long-lived stream must not hold a
+# connection), each one statement: autocommit spares the BEGIN and ROLLBACK round trips, and
+# a single statement already sees one consistent snapshot.
+
+
+@lru_cache
+def _stream_reads() -> async_sessionmaker[AsyncSession]:
+    engine = async_engine().execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _document_state(doc: Document | None, document_id: uuid.UUID, cursor: int) -> dict[str, Any]:
+    if doc is None:
+        return {"document_id": str(document_id), "deleted": True, "last_event_id": cursor}
+    return {**DocumentRead.model_validate(doc).model_dump(mode="json"), "last_event_id": cursor}
+
+
+GONE = "This account no longer exists or is disabled."
+
+
+async def open_document_stream(
+    user_id: uuid.UUID, document_id: uuid.UUID
+) -> tuple[User, dict[str, Any], int]:
+    """Who is asking, whether they may see the document, and its snapshot, in one query.
+
+    Another user's document is 404, like one that does not exist.
+    """
+    async with _stream_reads()() as session:
+        found = await StreamRepository(session).user_and_document(user_id, document_id)
+    if found is None or not found[0].is_active:
+        raise Unauthorized(GONE)
+    user, doc, cursor = found
+    if doc is None or (not user.sees_all and doc.owner_id != user.id):
+        raise NotFound("Document not found.")
+    return user, _document_state(doc, document_id, cursor), cursor
+
+
+async def open_user_stream(user_id: uuid.UUID) -> tuple[User, dict[str, Any], int]:
+    """Who is asking and the snapshot of their list stream (everything, for reviewers)."""
+    async with _stream_reads()() as session:
+        found = await StreamRepository(session).user_and_cursor(user_id)
+    if found is None or not found[0].is_active:
+        raise Unauthorized(GONE)
+    user, cursor = found
+    return user, _user_state(user, cursor), cursor
+
+
+def _user_state(user: User, cursor: int) -> dict[str, Any]:
+    return {
+        "user_id": str(user.id),
+        "scope": "all" if user.sees_all else "own",
+        "last_event_id": cursor,
+    }
 
 
 async def document_snapshot(document_id: uuid.UUID) -> tuple[dict[str, Any], int]:
-    async with async_session_factory()() as session:
-        repo = DocumentRepository(session)
-        # The cursor first: the state read after it reflects at least every event up to it.
-        cursor = await repo.last_event_id(document_id=document_id)
-        doc = await repo.get(document_id)
-    if doc is None:
-        return {"document_id": str(document_id), "deleted": True, "last_event_id": cursor}, cursor
-    state = DocumentRead.model_validate(doc).model_dump(mode="json")
-    return {**state, "last_event_id": cursor}, cursor
+    async with _stream_reads()() as session:
+        doc, cursor = await StreamRepository(session).document(document_id)
+    return _document_state(doc, document_id, cursor), cursor
 
 
 async def user_snapshot(user: User) -> tuple[dict[str, Any], int]:
-    owner = None if user.sees_all else user.id
-    async with async_session_factory()() as session:
-        cursor = await DocumentRepository(session).last_event_id(owner_id=owner)
-    return {
-        "user_id": str(user.id),
-        "scope": "all" if owner is None else "own",
-        "last_event_id": cursor,
-    }, cursor
+    where = () if user.sees_all else (DocumentEvent.owner_id == user.id,)
+    async with _stream_reads()() as session:
+        cursor = await StreamRepository(session).last_event_id(*where)
+    return _user_state(user, cursor), cursor
 
 
 async def replay(
-    after: int, *, document_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None
+    after: int,
+    limit: int,
+    *,
+    document_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
-    async with async_session_factory()() as session:
-        rows = await DocumentRepository(session).events(
-            after=after, document_id=document_id, owner_id=owner_id
+    """Persisted events after `after`, oldest first, at most `limit`."""
+    async with _stream_reads()() as session:
+        rows = await StreamRepository(session).events(
+            after, limit, document_id=document_id, owner_id=owner_id
         )
     return [event_payload(row) for row in rows]

@@ -110,6 +110,11 @@ class FilesystemStorage:
         final = self.path(document_id)
         await anyio.to_thread.run_sync(os.replace, final.with_suffix(".part"), final)
 
+    async def put(self, document_id: uuid.UUID, data: bytes) -> None:
+        """A whole small file at once, under its final name only when complete."""
+        final = self.path(document_id)
+        await anyio.to_thread.run_sync(_put, final, data)
+
     def read(self, session: Session, document_id: uuid.UUID) -> Iterator[bytes]:
         with self.path(document_id).open("rb") as fh:
             while chunk := fh.read(1024 * 1024):
@@ -125,6 +130,11 @@ def _append(path: Path, chunk: bytes, first: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb" if first else "ab") as fh:
         fh.write(chunk)
+
+
+def _put(final: Path, data: bytes) -> None:
+    _append(final.with_suffix(".part"), data, True)
+    os.replace(final.with_suffix(".part"), final)
 
 
 def get_storage(settings: Settings | None = None) -> Storage:

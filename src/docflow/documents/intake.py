@@ -1,0 +1,161 @@
+"""Group commit for whole small uploads.
+
+Under load, many uploads are ready to be written at the same moment. Each would otherwise be
+its own statement, its own WAL flush (the disk's fsync, milliseconds each) and its own broker
+and Pub/Sub round trips. Here an upload joins the batch being gathered; one writer at a time per
+event loop inserts the batch in one statement (one commit, one flush), then publishes its
+events and sends its tasks in one pipeline each, then answers every upload in it. An upload on
+an idle server is written at once, alone: the batching adds no waiting, it only collects what
+arrived while the previous batch was being written.
+
+Nothing is acknowledged before it is committed. If a batch's statement fails, its uploads are
+retried one by one, so one upload the database refuses fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from typing import Any
+
+import asyncpg
+
+from docflow import jobs
+from docflow.db import async_engine
+from docflow.documents import intake_repository as repo
+from docflow.documents.intake_repository import Inserted, WholeUpload
+from docflow.events.publisher import publish_async
+from docflow.models import Stage
+
+log = logging.getLogger(__name__)
+
+# At most this many uploads per statement (a 64 KiB file each at most: a few MiB of parameters).
+MAX_BATCH = 64
+
+
+# An upload and the future its request awaits.
+Waiting = tuple[WholeUpload, "asyncio.Future[Inserted | None]"]
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.pending: list[Waiting] = []
+        self.running = False
+
+    async def submit(self, upload: WholeUpload) -> Inserted | None:
+        future: asyncio.Future[Inserted | None] = asyncio.get_running_loop().create_future()
+        # Read even when nobody waits any more, so an unanswered failure is not logged as lost.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.pending.append((upload, future))
+        if not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._drain(), name="upload-intake")
+        # Shielded: a client that hangs up does not take its upload out of a batch mid-write.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+                await self._write(batch)
+        finally:
+            self.running = False
+
+    async def _write(self, batch: list[Waiting]) -> None:
+        uploads = [upload for upload, _ in batch]
+        try:
+            inserted = await _insert(uploads)
+        except Exception as exc:
+            for _, future in batch:
+                _settle(future, exc=exc)
+            return
+        await _announce([o for o in inserted.values() if not isinstance(o, BaseException)])
+        for upload, future in batch:
+            outcome = inserted.get(upload.id)
+            if isinstance(outcome, BaseException):
+                _settle(future, exc=outcome)
+            else:
+                _settle(future, result=outcome)
+
+
+async def _insert(uploads: list[WholeUpload]) -> dict[uuid.UUID, Inserted | BaseException]:
+    async with async_engine().connect() as conn:
+        try:
+            return dict(await repo.insert_whole(conn, uploads))
+        except asyncpg.PostgresError:
+            if len(uploads) == 1:
+                raise
+        # Something in the batch was refused: find it, and write the others.
+        log.warning("a batch of %d uploads failed; writing them one by one", len(uploads))
+        outcome: dict[uuid.UUID, Inserted | BaseException] = {}
+        for upload in uploads:
+            try:
+                outcome.update(await repo.insert_whole(conn, [upload]))
+            except asyncpg.PostgresError as exc:
+                outcome[upload.id] = exc
+        return outcome
+
+
+async def _announce(inserted: list[Inserted]) -> None:
+    """After commit: the events to the streams, the validate tasks to the broker."""
+    if not inserted:
+        return
+    await publish_async([uploaded_payload(doc, event) for doc, event in inserted])
+    await jobs.send_async(
+        [
+            jobs.Job(
+                jobs.stage_task(Stage.VALIDATE),
+                doc["id"],
+                jobs.queue_for(Stage.VALIDATE, None, doc["size_bytes"]),
+            )
+            for doc, _ in inserted
+        ]
+    )
+
+
+def uploaded_payload(doc: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """What `event_payload` makes of a new document's first event."""
+    return {
+        "id": event["event_id"],
+        "document_id": str(doc["id"]),
+        "owner_id": str(doc["owner_id"]),
+        "type": "document.uploaded",
+        "status": doc["status"],
+        "stage": doc["stage"],
+        "progress": doc["progress"],
+        "message": event["event_message"],
+        "data": event["event_data"],
+        "actor": event["event_actor"],
+        "created_at": event["event_created_at"].isoformat(),
+    }
+
+
+def _settle(
+    future: asyncio.Future[Inserted | None],
+    *,
+    result: Inserted | None = None,
+    exc: BaseException | None = None,
+) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def write(upload: WholeUpload) -> Inserted | None:
+    """Write one whole upload with whatever else is ready; None when it inserted nothing (its
+    account cannot upload, or its Idempotency-Key is taken)."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _Writer()
+    return await writer.submit(upload)
