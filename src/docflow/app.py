@@ -220,6 +220,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=f"{API}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # No OpenTelemetry here: FastAPI would otherwise check for a provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_error_handlers(app)

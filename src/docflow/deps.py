@@ -79,7 +79,7 @@ async def current_user(request: Request, session: SessionDep, settings: Settings
 ACCOUNT_GONE = "This account no longer exists or is disabled."
 
 
-async def uploader(request: Request, settings: SettingsDep) -> uuid.UUID:
+async def uploader(request: Request, settings: Settings) -> uuid.UUID:
     """The signed-in user's id, for an upload, without a database round trip of its own.
 
     A JWT's user is checked by the upload's own statement (a disabled or deleted account
@@ -96,9 +96,6 @@ async def uploader(request: Request, settings: SettingsDep) -> uuid.UUID:
         request.state.auth_method = "cookie" if via_cookie else "jwt"
     await ratelimit.check_user(settings, request.method, request.url.path, str(user_id))
     return user_id
-
-
-UploaderId = Annotated[uuid.UUID, Depends(uploader)]
 
 
 def _checked_token(request: Request) -> tuple[str, bool]:

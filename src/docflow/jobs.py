@@ -122,63 +122,76 @@ def send(job: Job) -> bool:
 
 
 async def send_async(jobs: list[Job]) -> bool:
-    """Send tasks from the event loop: one pipelined LPUSH for all of them, no thread hop.
+    """Send tasks from the event loop: one LPUSH per queue for all of them, no thread hop.
 
-    The messages are Celery's own (protocol 2, built by `as_task_v2`) in the envelope kombu's
-    Redis transport writes for the anonymous exchange, which is how `send_task` routes a task
-    to a named queue: a worker cannot tell them apart. Skipping kombu's producer saves most of
-    an upload's broker cost; the reaper still re-sends whatever a failed send lost.
+    The messages are Celery's own (protocol 2, from `as_task_v2`) in the envelope kombu's Redis
+    transport writes for the anonymous exchange, which is how `send_task` routes a task to a
+    named queue: a worker cannot tell them apart. Skipping kombu's producer saves most of an
+    upload's broker cost; the reaper still re-sends whatever a failed send lost.
     """
     if not jobs:
         return True
     prefix = f"{get_settings().redis_namespace}:"
+    by_queue: dict[str, list[str]] = {}
+    for job in jobs:
+        by_queue.setdefault(job.queue, []).append(_message(job))
     try:
         async with _broker_async().pipeline(transaction=False) as pipe:
-            for job in jobs:
-                pipe.lpush(prefix + job.queue, _message(job))
+            for queue, messages in by_queue.items():
+                # LPUSH a b c leaves c at the head; workers pop the tail, so a goes first.
+                pipe.lpush(prefix + queue, *messages)
             await pipe.execute()
     except (RedisError, OSError):
         log.warning("could not enqueue %d task(s); the reaper will retry", len(jobs))
         return False
-    for job in jobs:
-        _sent_since[job.queue] = _sent_since.get(job.queue, 0) + 1
+    for queue, messages in by_queue.items():
+        _sent_since[queue] = _sent_since.get(queue, 0) + len(messages)
     return True
 
 
 def _message(job: Job) -> str:
-    app = sender()
+    headers, properties, embed = _template(job.task)
     task_id = str(uuid.uuid4())
     args = [str(job.document_id)] if job.document_id is not None else []
-    headers, properties, body, _ = app.amqp.as_task_v2(
-        task_id,
-        job.task,
-        args,
-        job.kwargs,
-        reply_to=app.thread_oid,
-        origin=_origin(),
-        ignore_result=None,  # as send_task leaves it
-    )
+    body = json.dumps([args, job.kwargs, embed]).encode()
     return json.dumps(
         {
-            "body": base64.b64encode(json.dumps(body).encode()).decode(),
+            "body": base64.b64encode(body).decode(),
             "content-encoding": "utf-8",
             "content-type": "application/json",
-            "headers": headers,
+            "headers": {
+                **headers,
+                "id": task_id,
+                "root_id": task_id,
+                "argsrepr": repr(args),
+                "kwargsrepr": repr(job.kwargs),
+            },
             "properties": {
                 **properties,
-                "delivery_mode": 2,
+                "correlation_id": task_id,
                 "delivery_info": {"exchange": "", "routing_key": job.queue},
-                "priority": 0,
-                "body_encoding": "base64",
                 "delivery_tag": str(uuid.uuid4()),
             },
         }
     )
 
 
-@lru_cache
-def _origin() -> str:
+@lru_cache(maxsize=64)
+def _template(task: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A task's headers, properties and body extras as `send_task` would make them; each
+    message then only gets its own ids and arguments."""
     import os
     import socket
 
-    return f"gen{os.getpid()}@{socket.gethostname()}"
+    app = sender()
+    headers, properties, body, _ = app.amqp.as_task_v2(
+        "-",
+        task,
+        [],
+        {},
+        reply_to=app.thread_oid,
+        origin=f"gen{os.getpid()}@{socket.gethostname()}",
+        ignore_result=None,  # as send_task leaves it
+    )
+    properties = {**properties, "delivery_mode": 2, "priority": 0, "body_encoding": "base64"}
+    return headers, properties, body[2]

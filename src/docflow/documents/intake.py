@@ -2,11 +2,11 @@
 
 Under load, many uploads are ready to be written at the same moment. Each would otherwise be
 its own statement, its own WAL flush (the disk's fsync, milliseconds each) and its own broker
-and Pub/Sub round trips. Here an upload joins the batch being gathered; one writer at a time per
-event loop inserts the batch in one statement (one commit, one flush), then publishes its
-events and sends its tasks in one pipeline each, then answers every upload in it. An upload on
-an idle server is written at once, alone: the batching adds no waiting, it only collects what
-arrived while the previous batch was being written.
+and Pub/Sub round trips. Here an upload joins the batch being gathered; a writer (up to
+MAX_WRITERS at a time per event loop) takes everything gathered, inserts it in one statement
+(one commit, one flush), answers every upload in it, then publishes its events and sends its
+tasks in one pipeline each. An upload on an idle server is written at once, alone: the
+batching adds no waiting, it only collects what arrived while earlier batches were written.
 
 Nothing is acknowledged before it is committed. If a batch's statement fails, its uploads are
 retried one by one, so one upload the database refuses fails alone.
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # At most this many uploads per statement (a 64 KiB file each at most: a few MiB of parameters).
 MAX_BATCH = 64
+# Batches written at the same time, each on its own connection: while one waits for its commit
+# to reach the disk, the next is already on its way.
+MAX_WRITERS = 4
 
 
 # An upload and the future its request awaits.
@@ -42,15 +45,15 @@ Waiting = tuple[WholeUpload, "asyncio.Future[Inserted | None]"]
 class _Writer:
     def __init__(self) -> None:
         self.pending: list[Waiting] = []
-        self.running = False
+        self.running = 0
 
     async def submit(self, upload: WholeUpload) -> Inserted | None:
         future: asyncio.Future[Inserted | None] = asyncio.get_running_loop().create_future()
         # Read even when nobody waits any more, so an unanswered failure is not logged as lost.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.pending.append((upload, future))
-        if not self.running:
-            self.running = True
+        if self.running < MAX_WRITERS:
+            self.running += 1
             asyncio.get_running_loop().create_task(self._drain(), name="upload-intake")
         # Shielded: a client that hangs up does not take its upload out of a batch mid-write.
         return await asyncio.shield(future)
@@ -61,7 +64,7 @@ class _Writer:
                 batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
                 await self._write(batch)
         finally:
-            self.running = False
+            self.running -= 1
 
     async def _write(self, batch: list[Waiting]) -> None:
         uploads = [upload for upload, _ in batch]
@@ -71,13 +74,15 @@ class _Writer:
             for _, future in batch:
                 _settle(future, exc=exc)
             return
-        await _announce([o for o in inserted.values() if not isinstance(o, BaseException)])
         for upload, future in batch:
             outcome = inserted.get(upload.id)
             if isinstance(outcome, BaseException):
                 _settle(future, exc=outcome)
             else:
                 _settle(future, result=outcome)
+        # Answered first: committed is what an upload promises. The announcement only tells the
+        # streams and the workers sooner than replay and the reaper would.
+        await _announce([o for o in inserted.values() if not isinstance(o, BaseException)])
 
 
 async def _insert(uploads: list[WholeUpload]) -> dict[uuid.UUID, Inserted | BaseException]:

@@ -1,0 +1,171 @@
+"""Uploads arriving together are written together (documents/intake.py): each still gets its own
+document, bytes, event and task, and what one of them gets wrong stays its own problem."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import psycopg
+import pytest
+import redis
+from tests.conftest import Stack
+from tests.helpers import PASSWORD, assert_envelope, login, wait_status
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, limits=limits) as c:
+        yield c
+
+
+def _post(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    name: str,
+    data: bytes,
+    content_type: str = "text/plain",
+) -> asyncio.Task[httpx.Response]:
+    return asyncio.ensure_future(
+        client.post(
+            "/api/v1/documents",
+            headers=headers,
+            files={"file": (name, data, content_type)},
+        )
+    )
+
+
+async def test_a_burst_of_uploads_each_gets_its_document_bytes_event_and_review(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    me = await login(client, stack.users["uploader"])
+    texts = {f"burst-{i}.txt": f"Burst note {i}. ".encode() * (20 + i) for i in range(40)}
+    responses = await asyncio.gather(*(_post(client, me, n, d) for n, d in texts.items()))
+    assert [r.status_code for r in responses] == [201] * len(texts)
+    docs = [r.json() for r in responses]
+    assert len({d["id"] for d in docs}) == len(texts)
+    for doc, (name, data) in zip(docs, texts.items(), strict=True):
+        assert doc["filename"] == name and doc["size_bytes"] == len(data)
+        assert doc["status"] == "uploaded" and doc["stage"] == "validate"
+    ids = [uuid.UUID(d["id"]) for d in docs]
+    with psycopg.connect(stack.infra.database_url) as conn:
+        events = conn.execute(
+            "select document_id, count(*) from document_events"
+            " where type = 'document.uploaded' and document_id = any(%s) group by 1",
+            (ids,),
+        ).fetchall()
+        stored = dict(
+            conn.execute(
+                "select document_id, data from document_blobs where document_id = any(%s)",
+                (ids,),
+            ).fetchall()
+        )
+    assert sorted(n for _, n in events) == [1] * len(texts)
+    assert {str(k): bytes(v) for k, v in stored.items()} == {
+        d["id"]: texts[d["filename"]] for d in docs
+    }
+    # Every task was sent: the worker takes each one to review.
+    for doc in docs:
+        assert (await wait_status(client, me, doc["id"], {"review"}, timeout=180))["status"] == (
+            "review"
+        )
+    stream = await client.get(f"/api/v1/documents/{docs[0]['id']}/events", headers=me)
+    assert stream.json()[0]["type"] == "document.uploaded"
+
+
+async def test_the_same_idempotency_key_sent_at_once_makes_one_document(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    me = await login(client, stack.users["uploader"])
+    key = {**me, "Idempotency-Key": f"race-{uuid.uuid4().hex}"}
+    responses = await asyncio.gather(
+        *(
+            _post(client, key, "race.txt", b"the same upload, sent twelve times " * 9)
+            for _ in range(12)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 11 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    replayed = [r for r in responses if r.status_code == 200]
+    assert all(r.headers["Idempotent-Replayed"] == "true" for r in replayed)
+
+
+async def test_an_upload_the_database_refuses_fails_alone(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    """A NUL in the part's content type cannot be stored as text: that upload answers 422,
+    and the uploads written in the same moment (maybe the same batch) are all stored."""
+    me = await login(client, stack.users["uploader"])
+    good = [_post(client, me, f"beside-{i}.txt", b"an ordinary note " * 30) for i in range(15)]
+    bad = _post(client, me, "bad.txt", b"an ordinary note " * 30, "text/plain\x00evil")
+    responses = await asyncio.gather(*good)
+    assert [r.status_code for r in responses] == [201] * 15
+    assert_envelope(await bad, 422, "validation_error")
+    listing = await client.get("/api/v1/documents", headers=me, params={"q": "bad.txt"})
+    assert all(d["filename"] != "bad.txt" for d in listing.json()["items"])
+
+
+async def test_a_disabled_account_cannot_upload_and_leaves_nothing(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    admin = await login(client, stack.users["admin"])
+    email = f"gone-{uuid.uuid4().hex[:8]}@example.com"
+    made = await client.post(
+        "/api/v1/users", headers=admin, json={"email": email, "password": PASSWORD}
+    )
+    assert made.status_code == 201
+    me = await login(client, email)
+    first = await _post(client, me, "before.txt", b"written while active " * 10)
+    assert first.status_code == 201
+    off = await client.patch(
+        f"/api/v1/users/{made.json()['id']}", headers=admin, json={"is_active": False}
+    )
+    assert off.status_code == 200
+    refused = await _post(client, me, "after.txt", b"written after disabling " * 10)
+    assert_envelope(refused, 401, "unauthorized")
+    with psycopg.connect(stack.infra.database_url) as conn:
+        names = conn.execute(
+            "select filename from documents where owner_id = %s", (made.json()["id"],)
+        ).fetchall()
+    assert names == [("before.txt",)]
+
+
+def test_tasks_sent_from_the_event_loop_are_what_celery_itself_sends(stack: Stack) -> None:
+    """The upload path writes Celery messages itself; a worker must not tell them apart."""
+    from docflow import jobs
+    from docflow.config import get_settings
+
+    settings = get_settings()
+    queue = f"probe-{uuid.uuid4().hex[:8]}"
+    document_id = uuid.uuid4()
+    job = jobs.Job("documents.validate", document_id, queue)
+    asyncio.run(jobs.send_async([job, jobs.Job("documents.validate", uuid.uuid4(), queue)]))
+    jobs.send(job)
+    client = redis.Redis.from_url(stack.infra.redis_url)
+    key = f"{settings.redis_namespace}:{queue}"
+    try:
+        ours, second, celerys = (json.loads(client.rpop(key)) for _ in range(3))  # type: ignore[arg-type]
+    finally:
+        client.delete(key)
+    assert ours["headers"]["argsrepr"] == repr([str(document_id)])  # first in, first out
+    assert base64.b64decode(ours["body"]) == base64.b64decode(celerys["body"])
+    own = {"id", "root_id", "correlation_id", "delivery_tag", "origin", "reply_to"}
+
+    def shape(message: dict[str, object]) -> dict[str, object]:
+        return {
+            k: {kk: vv for kk, vv in v.items() if kk not in own} if isinstance(v, dict) else v
+            for k, v in message.items()
+            if k != "body"
+        }
+
+    assert shape(ours) == shape(celerys)
+    assert (
+        ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
+    )
+    assert second["headers"]["id"] != ours["headers"]["id"]
