@@ -15,7 +15,9 @@ right then; a 1-process loop is printed too. Baseline and ours are interleaved
 
 Orchestration per document = 2 worker slots x elapsed / N - the stage compute per document
 (from documents.timings): the time a worker slot spends on claiming, loading, committing,
-events and Celery rather than on the stage itself.
+events and Celery rather than on the stage itself. CPU per document splits the CPU time of the
+API, the Celery parent, its pool children, PostgreSQL and Redis over the run by N: on two shared
+cores it says what the machine can carry, whatever the scheduling delays.
 
     python bench/bench_pipeline.py [--documents 240] [--full]   (--full = the issue's 1,000)
 """
@@ -138,6 +140,45 @@ async def _upload_open_loop(
     return worst
 
 
+def _cpu(groups: dict[str, list[int]]) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each process of the groups."""
+    import psutil
+
+    seconds: dict[int, float] = {}
+    for pids in groups.values():
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            seconds[pid] = times.user + times.system
+    return seconds
+
+
+def _process_groups(r: Any, api: Any, worker: Any) -> dict[str, list[int]]:
+    """Where a document's CPU goes: the API, the Celery parent, its pool children, PostgreSQL
+    (the postmaster and backends of this rig's server) and Redis."""
+    import psutil
+
+    tmp = str(r.tmp)
+    redis_at = r.redis_url.split("//", 1)[1].split("/", 1)[0]  # redis-server retitles itself
+    servers: dict[str, list[int]] = {"postgres": [], "redis": []}
+    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        name = proc.info["name"] or ""
+        if tmp in line and "postgres" in name:
+            servers["postgres"] += [proc.pid, *(c.pid for c in proc.children(recursive=True))]
+        elif "redis" in name and redis_at in line:
+            servers["redis"].append(proc.pid)
+    parent = psutil.Process(worker.pid)
+    return {
+        "api": [api.pid, *(c.pid for c in psutil.Process(api.pid).children(recursive=True))],
+        "worker parent": [worker.pid],
+        "worker children": [c.pid for c in parent.children(recursive=True)],
+        **servers,
+    }
+
+
 def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dict[str, Any]:
     with rig("pipeline") as r:
         api, base = r.api()
@@ -148,8 +189,19 @@ def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dic
         asyncio.run(_upload_open_loop(base, token, docs[:2], 10))
         _wait_done(r, 2, 120)
         r.sql("delete from documents")
+        groups = _process_groups(r, api, worker)
+        cpu_before = _cpu(groups)
         lag = asyncio.run(_upload_open_loop(base, token, docs, rate))
         done = _wait_done(r, len(docs), timeout)
+        # Processes started meanwhile (new database backends) count from zero.
+        groups = _process_groups(r, api, worker)
+        cpu_after = _cpu(groups)
+        cpu_ms = {
+            name: sum(cpu_after.get(p, 0.0) - cpu_before.get(p, 0.0) for p in pids)
+            * 1000
+            / len(docs)
+            for name, pids in groups.items()
+        }
         row = r.sql(
             "select extract(epoch from max((timings->'categorize'->>'finished_at')::timestamptz)"
             " - min(created_at)), count(*) filter (where status = 'review'),"
@@ -181,6 +233,7 @@ def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dic
         "stages": stages,
         "lag": lag,
         "first_wait_ms": waits,
+        "cpu_ms": cpu_ms,
     }
 
 
@@ -240,6 +293,13 @@ def run(documents: int = 240, workers: int = 2) -> list[Result]:
         f"{mean_compute:.0f} ms (mean; p50 sum {compute_ms:.0f}) and orchestration "
         f"{orchestration:.0f} ms; upload-to-first-stage wait p50 "
         f"{fmt(pct(result['first_wait_ms'], 50))} ms"
+    )
+    cpu = result["cpu_ms"]
+    print(
+        "  CPU per document (ms): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items())
+        + f"; total {sum(cpu.values()):.1f} (the ceiling: {1000 * workers / base_rate:.1f} ms of "
+        "a loop per document)"
     )
     ratio = throughput / base_rate if base_rate else 0
     return [

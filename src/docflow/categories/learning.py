@@ -72,7 +72,9 @@ def train_if_due(session: Session, *, force: bool = False) -> TrainingResult:
 
 
 class _ModelCache:
-    """The newest usable model, loaded once per version per process."""
+    """The newest usable model, loaded once per version per process: a new version is noticed
+    by its head (read with the statement that starts categorize), and only then are its bytes
+    read."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -81,23 +83,31 @@ class _ModelCache:
 
     def current(self, session: Session) -> Classifier | None:
         head = repo.latest_head(session)
-        if head is None or head.sample_count < MIN_MODEL_SAMPLES:
+        return self.for_head(
+            session, (head.version, head.sample_count, head.classes) if head else None
+        )
+
+    def for_head(
+        self, session: Session, head: tuple[int, int, list[str]] | None
+    ) -> Classifier | None:
+        if head is None:
             return None
-        if len(head.classes) < MIN_MODEL_CLASSES:
+        version, sample_count, classes = head
+        if sample_count < MIN_MODEL_SAMPLES or len(classes) < MIN_MODEL_CLASSES:
             return None
         with self._lock:
-            if head.version == self._version:
+            if version == self._version:
                 return self._classifier
-        data = repo.model_bytes(session, head.version)
+        data = repo.model_bytes(session, version)
         if data is None:
             return None
         try:
             classifier = Classifier.from_bytes(data)
         except ValueError:
-            log.warning("classifier v%s is unreadable; using the rules", head.version)
+            log.warning("classifier v%s is unreadable; using the rules", version)
             return None
         with self._lock:
-            self._version, self._classifier = head.version, classifier
+            self._version, self._classifier = version, classifier
         return classifier
 
 
@@ -106,3 +116,9 @@ _cache = _ModelCache()
 
 def current_classifier(session: Session) -> Classifier | None:
     return _cache.current(session)
+
+
+def classifier_for(session: Session, head: tuple[int, int, list[str]] | None) -> Classifier | None:
+    """The classifier for a head already read (version, samples, classes); its bytes are read
+    only when this process has not loaded that version yet."""
+    return _cache.for_head(session, head)

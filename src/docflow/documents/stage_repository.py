@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -139,3 +144,206 @@ def waiting_too_long(session: Session, grace: int, limit: int = 500) -> Sequence
 
 def now(session: Session) -> object:
     return session.execute(text("select now()")).scalar_one()
+
+
+# ---- the hot path: one statement per state change ---------------------------------------------
+#
+# A stage's claim, its completion and the next stage's start each change the document row and
+# write their events. Each such change is one data-modifying statement (UPDATE … RETURNING, with
+# the events, and for extraction the text, inserted in CTEs over its result), run in autocommit:
+# one statement is one transaction, so the row and its events still commit together
+# (DESIGN.md invariant 2), in one round trip instead of BEGIN, SELECT … FOR UPDATE, UPDATE,
+# INSERTs and COMMIT.
+
+STATE_COLUMNS = (
+    "id, owner_id, filename, declared_type, kind, size_bytes, attempts, title, status, stage,"
+    " progress, message, language, word_count, reading_time_minutes, summary, keywords, fields"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DocState:
+    """The columns the worker reads from a document it holds, as of its last statement."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    filename: str
+    declared_type: str | None
+    kind: str | None
+    size_bytes: int
+    attempts: int
+    title: str | None
+    status: str
+    stage: str | None
+    progress: int
+    message: str | None
+    language: str | None
+    word_count: int | None
+    reading_time_minutes: float | None
+    summary: str | None
+    keywords: list[str] | None
+    fields: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event row written with a transition. `message=None`: the document's new message;
+    `with_attempt`: its data gets the document's attempt count after the change."""
+
+    type: str
+    status: str
+    stage: str | None
+    progress: int
+    message: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    with_attempt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transitioned:
+    doc: DocState
+    events: list[dict[str, Any]]  # published after the statement (= its transaction) returns
+    taxonomy: dict[str, str | None] | None = None
+    model_head: tuple[int, int, list[str]] | None = None  # version, samples, classes
+    original: list[bytes] | None = None  # a small original's chunks, when asked for
+
+
+# Where the claim conditions live: a fresh claim (the stage is next and nobody holds a live
+# lease) or a stage this owner holds.
+_CLAIMABLE_SQL = (
+    "stage = :stage AND status IN ('uploaded', 'processing')"
+    " AND (lease_until IS NULL OR lease_until < now())"
+)
+_OWNED_SQL = "stage = :stage AND status = 'processing' AND lease_owner = :owner"
+
+# The categorize stage's inputs besides the document, read in the statement that starts it: the
+# taxonomy (a few rows) and the newest classifier's head (the model itself is cached per version).
+_CATEGORIZE_INPUTS = (
+    ", (SELECT coalesce(jsonb_agg(jsonb_build_array(c.name, c.rule_key) ORDER BY c.id), '[]')"
+    " FROM categories c) AS taxonomy,"
+    " (SELECT jsonb_build_array(m.version, m.sample_count, m.classes) FROM classifier_models m"
+    " ORDER BY m.version DESC LIMIT 1) AS model_head"
+)
+
+
+@lru_cache(maxsize=64)
+def _driver_sql(sql: str) -> str:
+    """`:name` placeholders as the driver's `%(name)s`: a handful of distinct texts, each
+    converted once per process and sent without SQLAlchemy compiling them (psycopg prepares
+    each on the server after a few uses)."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
+
+
+# A small original's chunks (database storage), read with the claim that needs them.
+_INLINE_ORIGINAL = (
+    ", CASE WHEN d.size_bytes <= :inline_max THEN (SELECT array_agg(b.data ORDER BY b.seq)"
+    " FROM document_blobs b WHERE b.document_id = d.id) END AS original"
+)
+
+
+def transition(
+    session: Session,
+    document_id: uuid.UUID,
+    stage: Stage,
+    *,
+    owner: str,
+    actor: str,
+    claim: bool,
+    sets: dict[str, str],
+    params: dict[str, Any],
+    events: list[NewEvent],
+    text_content: str | None = None,
+    categorize_inputs: bool = False,
+    inline_original: int = 0,
+) -> Transitioned | None:
+    """Change the document (claiming `stage`, or holding it as `owner`) and write its events,
+    and the stage's text, in one statement; None when the claim is not (or no longer) ours.
+
+    `sets` maps column -> SQL expression over the old row and `params` (fixed code, never user
+    input); `updated_at` is always set. `inline_original`: an original of at most that many
+    bytes kept in the database is read by the same statement."""
+    assignments = ", ".join(f"{column} = {expr}" for column, expr in {**sets}.items())
+    parts = [
+        f"WITH d AS (UPDATE documents SET {assignments}, updated_at = now()"
+        f" WHERE id = :document_id AND {_CLAIMABLE_SQL if claim else _OWNED_SQL}"
+        f" RETURNING {STATE_COLUMNS}),",
+        " e AS (INSERT INTO document_events"
+        " (document_id, owner_id, type, status, stage, progress, message, data, actor)"
+        " SELECT d.id, d.owner_id, v.type, v.status, v.stage, v.progress,"
+        " coalesce(v.message, d.message),"
+        " CASE WHEN v.with_attempt THEN v.data || jsonb_build_object('attempt', d.attempts)"
+        " ELSE v.data END, :actor"
+        " FROM d CROSS JOIN jsonb_to_recordset(CAST(:events AS jsonb)) AS v(ord int, type text,"
+        " status text, stage text, progress int, message text, data jsonb, with_attempt bool)"
+        " ORDER BY v.ord RETURNING id, created_at)",
+    ]
+    if text_content is not None:
+        parts.append(
+            ", t AS (INSERT INTO document_texts (document_id, content) SELECT d.id, :text_content"
+            " FROM d ON CONFLICT (document_id) DO UPDATE SET content = excluded.content)"
+        )
+    parts.append(
+        f" SELECT {', '.join(f'd.{c.strip()}' for c in STATE_COLUMNS.split(','))},"
+        " (SELECT array_agg(e.id ORDER BY e.id) FROM e) AS event_ids,"
+        " (SELECT min(e.created_at) FROM e) AS event_at"
+        f"{_CATEGORIZE_INPUTS if categorize_inputs else ''}"
+        f"{_INLINE_ORIGINAL if inline_original else ''} FROM d"
+    )
+    bind: dict[str, Any] = {
+        **params,
+        "document_id": document_id,
+        "stage": stage.value,
+        "owner": owner,
+        "actor": actor,
+        "events": json.dumps(
+            [
+                {
+                    "ord": index,
+                    "type": ev.type,
+                    "status": ev.status,
+                    "stage": ev.stage,
+                    "progress": ev.progress,
+                    "message": ev.message,
+                    "data": ev.data,
+                    "with_attempt": ev.with_attempt,
+                }
+                for index, ev in enumerate(events)
+            ],
+            default=str,
+        ),
+    }
+    if text_content is not None:
+        bind["text_content"] = text_content
+    if inline_original:
+        bind["inline_max"] = inline_original
+    result = session.connection().exec_driver_sql(_driver_sql("".join(parts)), bind)
+    row = result.mappings().one_or_none()
+    if row is None:
+        return None
+    doc = DocState(**{name: row[name] for name in DocState.__slots__})
+    created = row["event_at"]
+    payloads = [
+        {
+            "id": event_id,
+            "document_id": str(doc.id),
+            "owner_id": str(doc.owner_id),
+            "type": ev.type,
+            "status": ev.status,
+            "stage": ev.stage,
+            "progress": ev.progress,
+            "message": doc.message if ev.message is None else ev.message,
+            "data": {"attempt": doc.attempts, **ev.data} if ev.with_attempt else ev.data,
+            "actor": actor,
+            "created_at": created.isoformat() if created else None,
+        }
+        for event_id, ev in zip(row["event_ids"] or [], events, strict=False)
+    ]
+    taxonomy = head = None
+    if categorize_inputs:
+        taxonomy = {str(name): rule for name, rule in row["taxonomy"] or []}
+        raw = row["model_head"]
+        head = (int(raw[0]), int(raw[1]), list(raw[2] or [])) if raw else None
+    original = None
+    if inline_original and row["original"] is not None:
+        original = [bytes(chunk) for chunk in row["original"]]
+    return Transitioned(doc, payloads, taxonomy, head, original)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from docflow.categories import learning
-from docflow.categories import training_repository as categories
 from docflow.config import get_settings
 from docflow.documents import stage_repository as repo
-from docflow.models import Document, Stage
+from docflow.documents.stage_repository import DocState, Transitioned
+from docflow.models import Stage
 from docflow.pipeline.analyze import analyze
 from docflow.pipeline.categorize import Classifier, categorize
 from docflow.pipeline.extract import extract_text
@@ -37,10 +38,21 @@ from docflow.storage import get_storage
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a finished stage writes: columns (name -> SQL expression over `params`), the data of
+    its `stage.completed` event, and for extraction the text."""
+
+    sets: dict[str, str]
+    params: dict[str, Any]
+    data: dict[str, Any]
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StageSpec:
-    load: Callable[[Session, Document], Any]
+    load: Callable[[Session, Transitioned], Any]
     compute: Callable[[Any, ProgressCallback], Any]
-    apply: Callable[[Session, Document, Any], dict[str, Any]]  # returns event data
+    apply: Callable[[DocState, Any], Outcome]
 
 
 class Original:
@@ -61,19 +73,35 @@ class Original:
         self.remove()
 
 
-def spool_original(session: Session, doc: Document) -> Original:
+def spool_original(session: Session, document_id: uuid.UUID) -> Original:
     """Copy the original out of storage a chunk at a time: it is never in memory whole."""
+    return spool_chunks(document_id, get_storage().read(session, document_id))
+
+
+def spool_chunks(document_id: uuid.UUID, chunks: Iterable[bytes]) -> Original:
     directory = _spool_dir()
-    fd, name = tempfile.mkstemp(prefix=f"{doc.id.hex}-", suffix=".original", dir=directory)
+    fd, name = tempfile.mkstemp(prefix=f"{document_id.hex}-", suffix=".original", dir=directory)
     original = Original(Path(name))
     try:
         with os.fdopen(fd, "wb") as fh:
-            for chunk in get_storage().read(session, doc.id):
+            for chunk in chunks:
                 fh.write(chunk)
     except BaseException:
         original.remove()
         raise
     return original
+
+
+INLINE_ORIGINAL_BYTES = 1024 * 1024
+
+
+def inline_original_bytes(stage: Stage) -> int:
+    """How large an original the claim of `stage` reads itself (0: the stage needs none, or
+    storage is not the database): one round trip fewer for the small files that most are."""
+    settings = get_settings()
+    if stage is not Stage.VALIDATE or settings.storage_backend != "database":
+        return 0
+    return INLINE_ORIGINAL_BYTES
 
 
 def _spool_dir() -> Path:
@@ -95,16 +123,20 @@ def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-# The text a task just extracted, for the analyze and categorize stages it chains right after,
-# so they need not read back what it has just written. One document; cleared per task.
+# What a task has just read or produced, for the stages it chains right after, so they need not
+# read back what is already in hand: the spooled original (validate -> extract) and the extracted
+# text (extract -> analyze -> categorize). One document; cleared when the task ends.
 _carried: dict[uuid.UUID, str] = {}
+_carried_original: dict[uuid.UUID, Original] = {}
 
 
 def forget_carried() -> None:
     _carried.clear()
+    while _carried_original:
+        _carried_original.popitem()[1].remove()
 
 
-def _text(session: Session, doc: Document) -> str:
+def _text(session: Session, doc: DocState) -> str:
     text = _carried.get(doc.id)
     if text is not None:
         return text
@@ -114,25 +146,41 @@ def _text(session: Session, doc: Document) -> str:
     return text
 
 
-def _load_validate(session: Session, doc: Document) -> tuple[Original, str, str | None]:
-    return spool_original(session, doc), doc.filename, doc.declared_type
+def _original(session: Session, doc: DocState) -> Original:
+    original = _carried_original.pop(doc.id, None)
+    return original if original is not None else spool_original(session, doc.id)
+
+
+def _load_validate(session: Session, state: Transitioned) -> tuple[Original, str, str | None]:
+    doc = state.doc
+    forget_carried()
+    if state.original is not None:  # read with the claim
+        original = spool_chunks(doc.id, state.original)
+    else:
+        original = spool_original(session, doc.id)
+    # Kept for extraction, should this task chain it; removed when the task ends otherwise.
+    _carried_original[doc.id] = original
+    return original, doc.filename, doc.declared_type
 
 
 def _validate(args: tuple[Original, str, str | None], _progress: ProgressCallback) -> Validation:
     original, filename, declared_type = args
-    with original as path:
-        return validate(path, filename, declared_type)
+    return validate(original.path, filename, declared_type)
 
 
-def _apply_validate(session: Session, doc: Document, result: Validation) -> dict[str, Any]:
-    doc.kind, doc.content_type = result.kind.value, result.content_type
-    return {"kind": result.kind.value, "content_type": result.content_type}
+def _apply_validate(doc: DocState, result: Validation) -> Outcome:
+    return Outcome(
+        {"kind": ":kind", "content_type": ":content_type"},
+        {"kind": result.kind.value, "content_type": result.content_type},
+        {"kind": result.kind.value, "content_type": result.content_type},
+    )
 
 
-def _load_extract(session: Session, doc: Document) -> tuple[Original, FileKind]:
+def _load_extract(session: Session, state: Transitioned) -> tuple[Original, FileKind]:
+    doc = state.doc
     if doc.kind is None:
         raise StageError("The file was never validated; reprocess it from validate.")
-    return spool_original(session, doc), FileKind(doc.kind)
+    return _original(session, doc), FileKind(doc.kind)
 
 
 def _extract(args: tuple[Original, FileKind], progress: ProgressCallback) -> Extraction:
@@ -141,30 +189,46 @@ def _extract(args: tuple[Original, FileKind], progress: ProgressCallback) -> Ext
         return extract_text(path, kind, progress)
 
 
-def _apply_extract(session: Session, doc: Document, result: Extraction) -> dict[str, Any]:
-    repo.save_text(session, doc.id, result.text)
+def _apply_extract(doc: DocState, result: Extraction) -> Outcome:
     _carried.clear()
     _carried[doc.id] = result.text
-    doc.page_count = result.page_count
-    doc.doc_metadata = {k: v for k, v in result.metadata.items() if v not in (None, "")}
+    metadata = {k: v for k, v in result.metadata.items() if v not in (None, "")}
+    sets = {"page_count": ":page_count", "metadata": "CAST(:metadata AS jsonb)"}
+    params: dict[str, Any] = {
+        "page_count": result.page_count,
+        "metadata": json.dumps(metadata, default=str),
+    }
     title = result.metadata.get("title")
-    if not doc.title and isinstance(title, str) and title.strip():
-        doc.title = title.strip()[:500]
+    if isinstance(title, str) and title.strip():
+        # Only where the document has none yet (the uploader's title wins).
+        sets["title"] = "CASE WHEN coalesce(title, '') = '' THEN :new_title ELSE title END"
+        params["new_title"] = title.strip()[:500]
     data: dict[str, Any] = {"page_count": result.page_count, "characters": len(result.text)}
     if result.metadata.get("text_truncated"):
         data["text_truncated"] = True
-    return data
+    return Outcome(sets, params, data, text=result.text)
 
 
-def _apply_analyze(session: Session, doc: Document, result: Analysis) -> dict[str, Any]:
-    doc.language, doc.word_count = result.language, result.word_count
-    doc.reading_time_minutes = result.reading_time_minutes
-    doc.summary, doc.keywords, doc.fields = (
-        result.summary,
-        list(result.keywords),
-        dict(result.fields),
+def _apply_analyze(doc: DocState, result: Analysis) -> Outcome:
+    return Outcome(
+        {
+            "language": ":language",
+            "word_count": ":word_count",
+            "reading_time_minutes": ":reading_time_minutes",
+            "summary": ":summary",
+            "keywords": "CAST(:keywords AS jsonb)",
+            "fields": "CAST(:fields AS jsonb)",
+        },
+        {
+            "language": result.language,
+            "word_count": result.word_count,
+            "reading_time_minutes": result.reading_time_minutes,
+            "summary": result.summary,
+            "keywords": json.dumps(list(result.keywords)),
+            "fields": json.dumps(dict(result.fields), default=str),
+        },
+        {"language": result.language, "word_count": result.word_count},
     )
-    return {"language": result.language, "word_count": result.word_count}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +240,8 @@ class CategorizeInput:
     taxonomy: dict[str, str | None]
 
 
-def _load_categorize(session: Session, doc: Document) -> CategorizeInput:
+def _load_categorize(session: Session, state: Transitioned) -> CategorizeInput:
+    doc = state.doc
     analysis = Analysis(
         language=doc.language,
         word_count=doc.word_count or 0,
@@ -189,8 +254,8 @@ def _load_categorize(session: Session, doc: Document) -> CategorizeInput:
         _text(session, doc),
         doc.filename,
         analysis,
-        learning.current_classifier(session),
-        categories.taxonomy(session),
+        learning.classifier_for(session, state.model_head),
+        state.taxonomy or {},
     )
 
 
@@ -204,14 +269,22 @@ def _categorize(args: CategorizeInput, _progress: ProgressCallback) -> Categoriz
     )
 
 
-def _apply_categorize(session: Session, doc: Document, result: Categorization) -> dict[str, Any]:
-    doc.category, doc.category_confidence = result.category, round(result.confidence, 4)
-    return {"category": result.category, "confidence": doc.category_confidence}
+def _apply_categorize(doc: DocState, result: Categorization) -> Outcome:
+    confidence = round(result.confidence, 4)
+    return Outcome(
+        {"category": ":category", "category_confidence": ":category_confidence"},
+        {"category": result.category, "category_confidence": confidence},
+        {"category": result.category, "confidence": confidence},
+    )
 
 
 SPECS: dict[Stage, StageSpec] = {
     Stage.VALIDATE: StageSpec(_load_validate, _validate, _apply_validate),
     Stage.EXTRACT: StageSpec(_load_extract, _extract, _apply_extract),
-    Stage.ANALYZE: StageSpec(_text, lambda text, _progress: analyze(text), _apply_analyze),
+    Stage.ANALYZE: StageSpec(
+        lambda session, state: _text(session, state.doc),
+        lambda text, _progress: analyze(text),
+        _apply_analyze,
+    ),
     Stage.CATEGORIZE: StageSpec(_load_categorize, _categorize, _apply_categorize),
 }
