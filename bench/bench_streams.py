@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rig import (
     BENCH,
     Result,
+    cpu_seconds,
     raise_nofile,
     redis_clients,
     rig,
@@ -41,9 +42,16 @@ TOPICS = 100
 
 
 def hold(
-    port: int, template: str, targets: list[str], count: int, tmp: Path, measure: Any
+    port: int,
+    template: str,
+    targets: list[str],
+    count: int,
+    tmp: Path,
+    measure: Any,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Open `count` streams in a client process, call `measure()` while they are held."""
+    """Open `count` streams in a client process, call `measure()` while they are held; with
+    `server_pid`, also the server's CPU seconds spent while they opened."""
     (tmp / "template.txt").write_bytes(template.encode())
     (tmp / "targets.txt").write_text("\n".join(targets))
     client = subprocess.Popen(
@@ -71,7 +79,10 @@ def hold(
         text=True,
     )
     assert client.stdout is not None and client.stdin is not None
+    cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     opened = json.loads(client.stdout.readline())
+    if server_pid:
+        opened["open_cpu_seconds"] = cpu_seconds(server_pid) - cpu0
     time.sleep(3)  # a few publishes reach every group; let the allocator settle
     sample = measure()
     client.stdin.write("\n")
@@ -145,7 +156,7 @@ def run(levels: list[int], rate: float = 50) -> list[Result]:
                         "patterns": patterns,
                     }
 
-                o = hold(api_port, ours_tpl, ours_targets, count, r.tmp, sample_ours)
+                o = hold(api_port, ours_tpl, ours_targets, count, r.tmp, sample_ours, api.pid)
                 o["redis_clients_before"] = clients0[0]
                 b = hold(
                     bare_port,
@@ -154,17 +165,21 @@ def run(levels: list[int], rate: float = 50) -> list[Result]:
                     count,
                     r.tmp,
                     lambda: {"rss": rss_bytes(bare.pid)},
+                    bare.pid,
                 )
                 per_ours = (o["rss"] - base_ours) / max(o["opened"], 1) / 1024
                 per_bare = (b["rss"] - base_bare) / max(b["opened"], 1) / 1024
                 rows.append((count, per_ours, per_bare, o, b))
                 print(
                     f"  {count:>6} asked: ours {o['opened']} open ({o['failed']} failed, "
-                    f"{o['open_seconds']:.1f}s to open), {per_ours:.1f} KiB/stream, "
+                    f"{o['open_seconds']:.1f}s to open, "
+                    f"{1000 * o['open_cpu_seconds'] / max(o['opened'], 1):.2f} ms API CPU each), "
+                    f"{per_ours:.1f} KiB/stream, "
                     f"{o['frames_while_held']} frames while held; Redis clients "
                     f"{o['redis_clients_before']} -> {o['redis_clients']}, subscribed "
                     f"{o['subscribed']}, patterns {o['patterns']} | bare {b['opened']} open, "
-                    f"{per_bare:.1f} KiB/stream"
+                    f"{per_bare:.1f} KiB/stream ({b['open_seconds']:.1f}s to open, "
+                    f"{1000 * b['open_cpu_seconds'] / max(b['opened'], 1):.2f} ms CPU each)"
                 )
         finally:
             stop.set()

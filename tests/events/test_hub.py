@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from docflow.events.hub import RESYNC, SHUTDOWN, EventHub
@@ -27,9 +28,9 @@ async def test_events_reach_only_the_streams_they_belong_to() -> None:
     ):
         hub.dispatch(_event(doc_a, owner, 1))
         hub.dispatch(_event(doc_b, uuid.uuid4(), 2))
-        assert [a.queue.get_nowait()["id"]] == [1] and a.queue.empty()
-        assert [mine.queue.get_nowait()["id"]] == [1] and mine.queue.empty()
-        assert [everything.queue.get_nowait()["id"] for _ in range(2)] == [1, 2]
+        assert [e["id"] for e in a.take()] == [1] and a.pending == 0
+        assert [e["id"] for e in mine.take()] == [1] and mine.pending == 0
+        assert [e["id"] for e in everything.take()] == [1, 2]
         assert hub.subscriber_count == 3
     assert hub.subscriber_count == 0
 
@@ -40,9 +41,8 @@ async def test_a_slow_stream_is_told_to_resync_instead_of_growing() -> None:
     async with hub.subscribe(document_id=doc) as slow:
         for n in range(1000):
             hub.dispatch(_event(doc, owner, n))
-        assert slow.queue.qsize() <= 4
-        drained = [slow.queue.get_nowait() for _ in range(slow.queue.qsize())]
-        assert RESYNC in drained, "the stream will replay what it missed from the log"
+        assert slow.pending <= 4
+        assert RESYNC in slow.take(), "the stream will replay what it missed from the log"
 
 
 async def test_shutdown_reaches_every_stream_even_a_full_one() -> None:
@@ -52,7 +52,22 @@ async def test_shutdown_reaches_every_stream_even_a_full_one() -> None:
         for n in range(2):
             hub.dispatch(_event(doc, uuid.uuid4(), n))
         hub.begin_shutdown()
-        assert sub.queue.get_nowait() is SHUTDOWN
+        hub.dispatch(_event(doc, uuid.uuid4(), 3))
+        assert sub.take() == [SHUTDOWN], "nothing follows the last word"
+    async with hub.subscribe(document_id=doc) as late:
+        assert late.take() == [SHUTDOWN], "a stream opened during shutdown ends at once"
+
+
+async def test_a_waiting_stream_wakes_for_an_event_a_close_or_its_timeout() -> None:
+    hub = EventHub("redis://unused", "ch")
+    doc = uuid.uuid4()
+    async with hub.subscribe(document_id=doc) as sub:
+        assert await sub.wait(0.01) == []
+        loop = asyncio.get_running_loop()
+        loop.call_soon(hub.dispatch, _event(doc, uuid.uuid4(), 5))
+        assert [e["id"] for e in await asyncio.wait_for(sub.wait(30), 5)] == [5]
+        loop.call_soon(sub.close)
+        assert await asyncio.wait_for(sub.wait(30), 5) == [] and sub.closed
 
 
 def test_sent_ids_drop_duplicates_but_accept_late_commits() -> None:
@@ -61,6 +76,9 @@ def test_sent_ids_drop_duplicates_but_accept_late_commits() -> None:
     sent.add(12)
     assert not sent.fresh(12)
     assert sent.fresh(11), "an event that committed after a higher id is still delivered"
+    one_document = _Sent(floor=10, ordered=True)
+    one_document.add(12)
+    assert not one_document.fresh(11) and not one_document.fresh(12) and one_document.fresh(13)
 
 
 def test_frames_carry_ids_only_for_persisted_events() -> None:

@@ -398,15 +398,11 @@ async def open_user_stream(user_id: uuid.UUID) -> tuple[User, dict[str, Any], in
     if found is None or not found[0].is_active:
         raise Unauthorized(GONE)
     user, cursor = found
-    return user, _user_state(user, cursor), cursor
+    return user, _user_state(user.id, user.sees_all, cursor), cursor
 
 
-def _user_state(user: User, cursor: int) -> dict[str, Any]:
-    return {
-        "user_id": str(user.id),
-        "scope": "all" if user.sees_all else "own",
-        "last_event_id": cursor,
-    }
+def _user_state(user_id: uuid.UUID, sees_all: bool, cursor: int) -> dict[str, Any]:
+    return {"user_id": str(user_id), "scope": "all" if sees_all else "own", "last_event_id": cursor}
 
 
 async def document_snapshot(document_id: uuid.UUID) -> tuple[dict[str, Any], int]:
@@ -415,11 +411,11 @@ async def document_snapshot(document_id: uuid.UUID) -> tuple[dict[str, Any], int
     return _document_state(doc, document_id, cursor), cursor
 
 
-async def user_snapshot(user: User) -> tuple[dict[str, Any], int]:
-    where = () if user.sees_all else (DocumentEvent.owner_id == user.id,)
+async def user_snapshot(user_id: uuid.UUID, sees_all: bool) -> tuple[dict[str, Any], int]:
+    where = () if sees_all else (DocumentEvent.owner_id == user_id,)
     async with _stream_reads()() as session:
         cursor = await StreamRepository(session).last_event_id(*where)
-    return _user_state(user, cursor), cursor
+    return _user_state(user_id, sees_all, cursor), cursor
 
 
 async def replay(

@@ -12,7 +12,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,23 +33,71 @@ class Event(dict[str, Any]):
         self.raw = raw.decode() if isinstance(raw, bytes) else raw
 
 
-@dataclass(eq=False)
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class Subscriber:
-    document_id: str | None
-    owner_id: str | None
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
+    """One open stream's inbox: bounded, and a few pointers while empty (most streams are idle
+    most of the time, and a process holds thousands).
+
+    Events wait in a list created on the first one; the stream takes them all at once. Past
+    `limit` the list is replaced by RESYNC (the stream catches up from the log); SHUTDOWN
+    replaces whatever is pending and is the last thing a stream receives.
+    """
+
+    __slots__ = ("_pending", "_waiter", "closed", "document_id", "limit", "owner_id")
+
+    def __init__(self, document_id: str | None, owner_id: str | None, limit: int = 256) -> None:
+        self.document_id, self.owner_id, self.limit = document_id, owner_id, limit
+        self._pending: list[dict[str, Any]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed = False
 
     def offer(self, event: dict[str, Any]) -> None:
-        if event is SHUTDOWN:
-            while not self.queue.empty():
-                self.queue.get_nowait()
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        pending = self._pending
+        if pending is not None and pending[-1] is SHUTDOWN:
+            return  # nothing follows the last word
+        if event is SHUTDOWN or pending is None:
+            self._pending = [event]
+        elif len(pending) >= self.limit:
             # Too slow to keep up: drop what is queued and have it replay from the log.
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(RESYNC)
+            self._pending = [RESYNC]
+        else:
+            pending.append(event)
+        self._wake()
+
+    def take(self) -> list[dict[str, Any]]:
+        """Everything pending, oldest first (empty when nothing is)."""
+        batch, self._pending = self._pending, None
+        return batch or []
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) if self._pending else 0
+
+    async def wait(self, seconds: float) -> list[dict[str, Any]]:
+        """What is pending, waiting up to `seconds` for something; [] on timeout or close."""
+        if self._pending is None and not self.closed:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(seconds, _release, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return self.take()
+
+    def close(self) -> None:
+        """The client went away: wake the stream so that it ends now."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            _release(self._waiter)
 
 
 class EventHub:
@@ -94,15 +141,29 @@ class EventHub:
         sub = Subscriber(
             str(document_id) if document_id else None,
             str(owner_id) if owner_id else None,
-            asyncio.Queue(self.queue_size),
+            self.queue_size,
         )
-        bucket = self._bucket(sub)
-        bucket.add(sub)
+        self.add(sub)
         try:
             yield sub
         finally:
-            bucket.discard(sub)
-            self._prune()
+            self.remove(sub)
+
+    def add(self, sub: Subscriber) -> None:
+        self._bucket(sub).add(sub)
+        if self.closing.is_set():
+            sub.offer(SHUTDOWN)
+
+    def remove(self, sub: Subscriber) -> None:
+        index = self._by_document if sub.document_id else self._by_owner if sub.owner_id else None
+        key = sub.document_id or sub.owner_id
+        if index is None:
+            self._everything.discard(sub)
+        elif key in index:
+            group = index[key]
+            group.discard(sub)
+            if not group:
+                del index[key]
 
     def _bucket(self, sub: Subscriber) -> set[Subscriber]:
         if sub.document_id:
@@ -110,11 +171,6 @@ class EventHub:
         if sub.owner_id:
             return self._by_owner.setdefault(sub.owner_id, set())
         return self._everything
-
-    def _prune(self) -> None:
-        for index in (self._by_document, self._by_owner):
-            for key in [k for k, v in index.items() if not v]:
-                del index[key]
 
     def _all(self) -> list[Subscriber]:
         subs = list(self._everything)

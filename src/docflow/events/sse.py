@@ -7,16 +7,16 @@ While the Redis link is down the stream polls the log itself, so the final state
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from docflow.events.hub import RESYNC, SHUTDOWN, Event, EventHub, Subscriber
 
 Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
-Replay = Callable[[int], Awaitable[list[dict[str, Any]]]]
+# (after, limit) -> persisted events after that id, oldest first, at most `limit`
+Replay = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
+REPLAY_PAGE = 500
 
 HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -39,25 +39,33 @@ class _Sent:
     """Ids already delivered on this stream, above a floor that the client already has.
 
     Per document, ids arrive in commit order (every event insert follows a lock on the document
-    row); on a per-user stream two documents' events may commit out of id order, so the set,
-    not a single high-water mark, decides what is new.
+    row), so the highest id sent decides what is new (`ordered`). On a per-user stream two
+    documents' events may commit out of id order, so a bounded set of recent ids decides; it is
+    made on the first id, as most streams never carry one.
     """
 
-    def __init__(self, floor: int) -> None:
+    __slots__ = ("_ids", "floor", "last", "ordered")
+
+    def __init__(self, floor: int, *, ordered: bool = False) -> None:
         self.floor = self.last = floor
-        self._ids: set[int] = set()
-        self._order: deque[int] = deque()
+        self.ordered = ordered
+        self._ids: dict[int, None] | None = None  # insertion-ordered: the oldest goes first
 
     def fresh(self, event_id: int) -> bool:
-        return event_id > self.floor and event_id not in self._ids
+        if self.ordered:
+            return event_id > self.last
+        return event_id > self.floor and (self._ids is None or event_id not in self._ids)
 
     def add(self, event_id: int) -> None:
         self.last = max(self.last, event_id)
-        self._ids.add(event_id)
-        self._order.append(event_id)
-        if len(self._order) > 4096:
-            oldest = self._order.popleft()
-            self._ids.discard(oldest)
+        if self.ordered:
+            return
+        if self._ids is None:
+            self._ids = {}
+        self._ids[event_id] = None
+        if len(self._ids) > 4096:
+            oldest = next(iter(self._ids))
+            del self._ids[oldest]
             self.floor = max(self.floor, oldest)
 
 
@@ -65,54 +73,71 @@ async def stream(
     hub: EventHub,
     subscriber: Subscriber,
     *,
+    opening: tuple[dict[str, Any], int],
     snapshot: Snapshot,
     replay: Replay,
     last_event_id: int | None,
     retry_ms: int,
     keepalive: float,
-) -> AsyncIterator[str]:
-    yield f"retry: {retry_ms}\n\n"
-    state, cursor = await snapshot()
-    opening = frame("snapshot", state)
-    del state  # a stream lives for hours: keep the frame's text only until it is sent
-    yield opening
-    del opening
-    sent = _Sent(last_event_id if last_event_id is not None else cursor)
+    ordered: bool = False,
+    catch_up_first: bool = False,
+) -> AsyncGenerator[str, None]:
+    """The stream's text, a chunk per wake-up; ends on SHUTDOWN or when the subscriber closes.
 
-    async def catch_up() -> AsyncIterator[str]:
-        for event in await replay(sent.last):
-            if sent.fresh(event["id"]):
-                sent.add(event["id"])
-                yield frame(event["type"], event, event["id"])
+    `opening` is the snapshot read (after subscribing) when the stream was opened; with
+    `catch_up_first` the stream replays from its cursor before going live (it was subscribed
+    only after that read).
+    """
+    state, cursor = opening
+    # A stream lives for hours: keep the opening frame's text only until it is sent.
+    first = f"retry: {retry_ms}\n\n" + frame("snapshot", state)
+    del state, opening
+    yield first
+    del first
+    sent = _Sent(last_event_id if last_event_id is not None else cursor, ordered=ordered)
+
+    async def catch_up() -> list[str]:
+        chunks = []
+        while True:
+            page = await replay(sent.last, REPLAY_PAGE)
+            for event in page:
+                if sent.fresh(event["id"]):
+                    sent.add(event["id"])
+                    chunks.append(frame(event["type"], event, event["id"]))
+            if len(page) < REPLAY_PAGE:
+                return chunks
 
     # A fresh stream needs no replay: the snapshot holds everything up to its cursor, and any
     # event committed after the cursor was read was published after we subscribed, so it is
-    # in the queue. A resumed stream replays what it missed since Last-Event-ID.
-    if last_event_id is not None or not hub.connected.is_set():
-        async for chunk in catch_up():
-            yield chunk
-    while True:
-        wait = keepalive if hub.connected.is_set() else 1.0
-        try:
-            event = await asyncio.wait_for(subscriber.queue.get(), wait)
-        except TimeoutError:
+    # pending. A resumed stream replays what it missed since Last-Event-ID.
+    if catch_up_first or last_event_id is not None or not hub.connected.is_set():
+        if chunks := await catch_up():
+            yield "".join(chunks)
+    while not subscriber.closed:
+        batch = await subscriber.wait(keepalive if hub.connected.is_set() else 1.0)
+        if subscriber.closed:
+            return
+        if not batch:
             if hub.connected.is_set():
                 yield ": keep-alive\n\n"
-            else:
-                async for chunk in catch_up():
-                    yield chunk
+            elif chunks := await catch_up():
+                yield "".join(chunks)
             continue
-        if event is SHUTDOWN:
-            yield "retry: 1000\n\n"
-            return
-        if event is RESYNC:
-            yield frame("snapshot", (await snapshot())[0])
-            async for chunk in catch_up():
-                yield chunk
-            continue
-        event_id = event.get("id")
-        if event_id is None:  # live-only progress: no id, so it never moves the resume point
-            yield frame(event["type"], event)
-        elif sent.fresh(event_id):
-            sent.add(event_id)
-            yield frame(event["type"], event, event_id)
+        out: list[str] = []
+        for event in batch:
+            if event is SHUTDOWN:
+                out.append("retry: 1000\n\n")
+                yield "".join(out)
+                return
+            if event is RESYNC:
+                out.append(frame("snapshot", (await snapshot())[0]))
+                out.extend(await catch_up())
+                continue
+            event_id = event.get("id")
+            if event_id is None:  # live-only progress: no id, so it never moves the resume point
+                out.append(frame(event["type"], event))
+            elif sent.fresh(event_id):
+                sent.add(event_id)
+                out.append(frame(event["type"], event, event_id))
+        if out:
+            yield "".join(out)
