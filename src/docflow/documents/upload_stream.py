@@ -115,6 +115,11 @@ class IncomingFile:
                 if value:
                     yield value
             elif kind == "end":
+                # Read the rest of the form (its closing boundary, or fields after the file,
+                # within the same size limit), so the request's stream and this parser finish
+                # here rather than in the garbage collector's finalizer tasks.
+                async for _ in self._events:
+                    pass
                 return
         raise MalformedUpload("The upload ended before the file did.")
 
