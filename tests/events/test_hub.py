@@ -76,9 +76,6 @@ def test_sent_ids_drop_duplicates_but_accept_late_commits() -> None:
     sent.add(12)
     assert not sent.fresh(12)
     assert sent.fresh(11), "an event that committed after a higher id is still delivered"
-    one_document = _Sent(floor=10, ordered=True)
-    one_document.add(12)
-    assert not one_document.fresh(11) and not one_document.fresh(12) and one_document.fresh(13)
 
 
 def test_frames_carry_ids_only_for_persisted_events() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from docflow import jobs
 from docflow.config import Settings
@@ -27,7 +27,7 @@ from docflow.documents import intake, intake_repository
 from docflow.documents.intake_repository import WholeUpload
 from docflow.documents.repository import DocumentFilter, DocumentRepository
 from docflow.documents.schemas import DocumentRead
-from docflow.documents.stream_repository import StreamRepository
+from docflow.documents.stream_repository import StreamRepository, Viewer
 from docflow.documents.upload_stream import IncomingFile
 from docflow.errors import (
     AppError,
@@ -360,15 +360,22 @@ async def events_of(
 
 
 @lru_cache
+def _stream_engine() -> AsyncEngine:
+    return async_engine().execution_options(isolation_level="AUTOCOMMIT")
+
+
+@lru_cache
 def _stream_reads() -> async_sessionmaker[AsyncSession]:
-    engine = async_engine().execution_options(isolation_level="AUTOCOMMIT")
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(_stream_engine(), expire_on_commit=False)
 
 
-def _document_state(doc: Document | None, document_id: uuid.UUID, cursor: int) -> dict[str, Any]:
+def _document_state(
+    doc: dict[str, Any] | None, document_id: uuid.UUID, cursor: int
+) -> dict[str, Any]:
     if doc is None:
         return {"document_id": str(document_id), "deleted": True, "last_event_id": cursor}
-    return {**DocumentRead.model_validate(doc).model_dump(mode="json"), "last_event_id": cursor}
+    state = DocumentRead.model_validate(doc).model_dump(mode="json")
+    return {**state, "last_event_id": cursor}
 
 
 GONE = "This account no longer exists or is disabled."
@@ -376,29 +383,29 @@ GONE = "This account no longer exists or is disabled."
 
 async def open_document_stream(
     user_id: uuid.UUID, document_id: uuid.UUID
-) -> tuple[User, dict[str, Any], int]:
+) -> tuple[Viewer, dict[str, Any], int]:
     """Who is asking, whether they may see the document, and its snapshot, in one query.
 
     Another user's document is 404, like one that does not exist.
     """
-    async with _stream_reads()() as session:
-        found = await StreamRepository(session).user_and_document(user_id, document_id)
+    async with _stream_engine().connect() as conn:
+        found = await StreamRepository(conn).user_and_document(user_id, document_id)
     if found is None or not found[0].is_active:
         raise Unauthorized(GONE)
-    user, doc, cursor = found
-    if doc is None or (not user.sees_all and doc.owner_id != user.id):
+    viewer, doc, cursor = found
+    if doc is None or (not viewer.sees_all and doc["owner_id"] != viewer.id):
         raise NotFound("Document not found.")
-    return user, _document_state(doc, document_id, cursor), cursor
+    return viewer, _document_state(doc, document_id, cursor), cursor
 
 
-async def open_user_stream(user_id: uuid.UUID) -> tuple[User, dict[str, Any], int]:
+async def open_user_stream(user_id: uuid.UUID) -> tuple[Viewer, dict[str, Any], int]:
     """Who is asking and the snapshot of their list stream (everything, for reviewers)."""
-    async with _stream_reads()() as session:
-        found = await StreamRepository(session).user_and_cursor(user_id)
+    async with _stream_engine().connect() as conn:
+        found = await StreamRepository(conn).user_and_cursor(user_id)
     if found is None or not found[0].is_active:
         raise Unauthorized(GONE)
-    user, cursor = found
-    return user, _user_state(user.id, user.sees_all, cursor), cursor
+    viewer, cursor = found
+    return viewer, _user_state(viewer.id, viewer.sees_all, cursor), cursor
 
 
 def _user_state(user_id: uuid.UUID, sees_all: bool, cursor: int) -> dict[str, Any]:
@@ -406,15 +413,15 @@ def _user_state(user_id: uuid.UUID, sees_all: bool, cursor: int) -> dict[str, An
 
 
 async def document_snapshot(document_id: uuid.UUID) -> tuple[dict[str, Any], int]:
-    async with _stream_reads()() as session:
-        doc, cursor = await StreamRepository(session).document(document_id)
+    async with _stream_engine().connect() as conn:
+        doc, cursor = await StreamRepository(conn).document(document_id)
     return _document_state(doc, document_id, cursor), cursor
 
 
 async def user_snapshot(user_id: uuid.UUID, sees_all: bool) -> tuple[dict[str, Any], int]:
     where = () if sees_all else (DocumentEvent.owner_id == user_id,)
-    async with _stream_reads()() as session:
-        cursor = await StreamRepository(session).last_event_id(*where)
+    async with _stream_engine().connect() as conn:
+        cursor = await StreamRepository(conn).last_event_id(*where)
     return _user_state(user_id, sees_all, cursor), cursor
 
 

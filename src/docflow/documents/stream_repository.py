@@ -7,10 +7,11 @@ snapshot come back together, and a single statement reads them from one consiste
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from docflow.models import Document, DocumentEvent, Role, User
 
@@ -21,44 +22,77 @@ def _last_event_id(*where: Any) -> Any:
     return select(func.coalesce(func.max(DocumentEvent.id), 0)).where(*where).scalar_subquery()
 
 
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who opens a stream: what the streams need of the user row, and no ORM object."""
+
+    id: uuid.UUID
+    role: str
+    is_active: bool
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role in SEES_ALL
+
+
+# Labelled apart from the document's own columns (both tables have an `id`).
+VIEWER = (
+    User.id.label("viewer_id"),
+    User.role.label("viewer_role"),
+    User.is_active.label("viewer_active"),
+)
+
+
 class StreamRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    """Core statements on a connection or a session (the opening reads build no ORM objects:
+    a process opens thousands of streams)."""
+
+    def __init__(self, db: AsyncConnection | AsyncSession) -> None:
+        self.db = db
 
     async def user_and_document(
         self, user_id: uuid.UUID, document_id: uuid.UUID
-    ) -> tuple[User, Document | None, int] | None:
-        """The user, the document (whoever owns it) and its last event id; None: no such user."""
+    ) -> tuple[Viewer, dict[str, Any] | None, int] | None:
+        """The user, the document's columns (whoever owns it) and its last event id; None: no
+        such user."""
+        documents = Document.__table__
         cursor = _last_event_id(DocumentEvent.document_id == document_id)
         stmt = (
-            select(User, Document, cursor)
-            .outerjoin(Document, Document.id == document_id)
+            select(*VIEWER, cursor.label("_cursor"), documents)
+            .select_from(User)
+            .outerjoin(documents, documents.c.id == document_id)
             .where(User.id == user_id)
         )
-        row = (await self.session.execute(stmt)).one_or_none()
-        return None if row is None else (row[0], row[1], int(row[2]))
+        row = (await self.db.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        doc = dict(row._mapping) if row.id is not None else None
+        return Viewer(*row[:3]), doc, int(row._cursor)
 
-    async def user_and_cursor(self, user_id: uuid.UUID) -> tuple[User, int] | None:
+    async def user_and_cursor(self, user_id: uuid.UUID) -> tuple[Viewer, int] | None:
         """The user and the last event id of what they see (everything, for reviewers)."""
         everything = _last_event_id()
         own = _last_event_id(DocumentEvent.owner_id == User.id)
-        stmt = select(User, case((User.role.in_(SEES_ALL), everything), else_=own)).where(
+        stmt = select(*VIEWER, case((User.role.in_(SEES_ALL), everything), else_=own)).where(
             User.id == user_id
         )
-        row = (await self.session.execute(stmt)).one_or_none()
-        return None if row is None else (row[0], int(row[1]))
+        row = (await self.db.execute(stmt)).one_or_none()
+        return None if row is None else (Viewer(*row[:3]), int(row[3]))
 
-    async def document(self, document_id: uuid.UUID) -> tuple[Document | None, int]:
-        """The document and its last event id, read together."""
+    async def document(self, document_id: uuid.UUID) -> tuple[dict[str, Any] | None, int]:
+        """The document's columns and its last event id, read together."""
         by_document = DocumentEvent.document_id == document_id
-        stmt = select(Document, _last_event_id(by_document)).where(Document.id == document_id)
-        row = (await self.session.execute(stmt)).one_or_none()
+        documents = Document.__table__
+        stmt = select(_last_event_id(by_document).label("_cursor"), documents).where(
+            documents.c.id == document_id
+        )
+        row = (await self.db.execute(stmt)).one_or_none()
         if row is None:  # deleted: its events may be gone too
             return None, await self.last_event_id(by_document)
-        return row[0], int(row[1])
+        return dict(row._mapping), int(row._cursor)
 
     async def last_event_id(self, *where: Any) -> int:
-        return int((await self.session.execute(select(_last_event_id(*where)))).scalar_one())
+        return int((await self.db.execute(select(_last_event_id(*where)))).scalar_one())
 
     async def events(
         self,
@@ -73,5 +107,6 @@ class StreamRepository:
             stmt = stmt.where(DocumentEvent.document_id == document_id)
         if owner_id is not None:
             stmt = stmt.where(DocumentEvent.owner_id == owner_id)
-        rows = await self.session.execute(stmt.order_by(DocumentEvent.id).limit(limit))
+        assert isinstance(self.db, AsyncSession), "events are ORM objects: use a session"
+        rows = await self.db.execute(stmt.order_by(DocumentEvent.id).limit(limit))
         return list(rows.scalars())

@@ -95,9 +95,8 @@ class EventStream:
                 after, limit, document_id=document_id
             )
         else:
-            user, state, cursor = await documents.open_user_stream(user_id)
-            sees_all = user.sees_all
-            del user  # a stream lives for hours: keep what it needs, not the ORM object
+            viewer, state, cursor = await documents.open_user_stream(user_id)
+            sees_all = viewer.sees_all
             owner = None if sees_all else user_id
             if sees_all:  # reviewers and admins: every document, not only their own
                 hub.remove(sub)
@@ -117,7 +116,6 @@ class EventStream:
             last_event_id=last_event_id,
             retry_ms=settings.sse_retry_ms,
             keepalive=settings.sse_keepalive_seconds,
-            ordered=document_id is not None,
             catch_up_first=moved,
         )
         del state

@@ -38,28 +38,23 @@ def frame(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
 class _Sent:
     """Ids already delivered on this stream, above a floor that the client already has.
 
-    Per document, ids arrive in commit order (every event insert follows a lock on the document
-    row), so the highest id sent decides what is new (`ordered`). On a per-user stream two
-    documents' events may commit out of id order, so a bounded set of recent ids decides; it is
-    made on the first id, as most streams never carry one.
+    Events reach the hub in publish order, not id order: each process publishes after its own
+    commits (a worker batches them), and two documents' events may commit out of id order, so
+    a bounded set of recent ids, not a single high-water mark, decides what is new. The set is
+    made on the first id: most streams hold few, or none.
     """
 
-    __slots__ = ("_ids", "floor", "last", "ordered")
+    __slots__ = ("_ids", "floor", "last")
 
-    def __init__(self, floor: int, *, ordered: bool = False) -> None:
+    def __init__(self, floor: int) -> None:
         self.floor = self.last = floor
-        self.ordered = ordered
         self._ids: dict[int, None] | None = None  # insertion-ordered: the oldest goes first
 
     def fresh(self, event_id: int) -> bool:
-        if self.ordered:
-            return event_id > self.last
         return event_id > self.floor and (self._ids is None or event_id not in self._ids)
 
     def add(self, event_id: int) -> None:
         self.last = max(self.last, event_id)
-        if self.ordered:
-            return
         if self._ids is None:
             self._ids = {}
         self._ids[event_id] = None
@@ -79,7 +74,6 @@ async def stream(
     last_event_id: int | None,
     retry_ms: int,
     keepalive: float,
-    ordered: bool = False,
     catch_up_first: bool = False,
 ) -> AsyncGenerator[str, None]:
     """The stream's text, a chunk per wake-up; ends on SHUTDOWN or when the subscriber closes.
@@ -94,7 +88,7 @@ async def stream(
     del state, opening
     yield first
     del first
-    sent = _Sent(last_event_id if last_event_id is not None else cursor, ordered=ordered)
+    sent = _Sent(last_event_id if last_event_id is not None else cursor)
 
     async def catch_up() -> list[str]:
         chunks = []
