@@ -116,6 +116,11 @@ async def test_stream_errors_come_in_the_envelope_with_the_usual_headers(
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-request-id"]
     assert_envelope(await client.post(path, headers=me), 405, "method_not_allowed")
+    # A script's API token opens streams too.
+    created = await client.post("/api/v1/auth/tokens", headers=me, json={"name": "follow"})
+    script = {"Authorization": f"Bearer {created.json()['token']}"}
+    async with client.stream("GET", path, headers=script) as response:
+        assert response.status_code == 200
     async with client.stream(
         "GET", path, headers={**me, "X-Request-ID": "stream-req-1"}
     ) as response:
