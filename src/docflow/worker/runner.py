@@ -49,39 +49,67 @@ def actor() -> str:
     return f"worker:{HOST}:{os.getpid()}"
 
 
-class _Published:
-    """Events this process has committed but not yet published.
+class _Publisher:
+    """Publishes this process's committed events from a thread of its own, in commit order.
 
-    A task's stages commit one after another within milliseconds; their events wait here
-    (at most PUBLISH_DELAY, then the lease keeper sends them) and go out together, in commit
-    order, in one Redis round trip. Still only after their commit (DESIGN.md invariant 2).
+    A task hands its events over right after each commit and goes on with the next stage
+    instead of waiting for Redis; whatever piles up meanwhile goes out in one pipeline. Never
+    before the commit (DESIGN.md invariant 2), and no later than it takes the thread to run:
+    a worker cut off right after a commit loses no more than one that published in line.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.pid = os.getpid()
+        self._cond = threading.Condition()
         self._items: list[dict[str, Any]] = []
-        self._since = 0.0
+        self._busy = False
+        self._thread: threading.Thread | None = None
 
-    def defer(self, payloads: list[dict[str, Any]]) -> None:
-        with self._lock:
-            if not self._items:
-                self._since = time.monotonic()
+    def publish(self, payloads: list[dict[str, Any]]) -> None:
+        if not payloads:
+            return
+        with self._cond:
             self._items.extend(payloads)
-        _keeper().start()  # it sends what waits too long
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="publisher")
+                self._thread.start()
+            self._cond.notify_all()
 
-    def flush(self, payloads: list[dict[str, Any]] | None = None) -> None:
-        # Under the lock: a flush from the keeper thread never overtakes one from the task.
-        with self._lock:
-            items, self._items = [*self._items, *(payloads or [])], []
-            publish_sync(items)
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until everything handed over has been sent (before another path publishes,
+        and before a task ends: a worker shutting down takes nothing unsent with it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._items or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
-    def flush_stale(self) -> None:
-        if self._items and time.monotonic() - self._since >= PUBLISH_DELAY:
-            self.flush()
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._items:
+                    self._cond.wait()
+                batch, self._items, self._busy = self._items, [], True
+            try:
+                publish_sync(batch)
+            except Exception:  # never let the thread die; the log replays what was missed
+                log.warning("event publish failed", exc_info=True)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
 
 
-PUBLISH_DELAY = 0.1
-_published = _Published()
+_publishers: list[_Publisher] = []
+
+
+def _published() -> _Publisher:
+    """This process's publisher (a forked pool child starts its own)."""
+    if not _publishers or _publishers[0].pid != os.getpid():
+        _publishers[:] = [_Publisher()]
+    return _publishers[0]
 
 
 class Heartbeat:
@@ -116,7 +144,7 @@ class Heartbeat:
 
 
 class _LeaseKeeper:
-    TICK = PUBLISH_DELAY
+    TICK = 0.25
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -145,10 +173,6 @@ class _LeaseKeeper:
     def _run(self) -> None:
         while True:
             time.sleep(self.TICK)
-            try:
-                _published.flush_stale()
-            except Exception:  # never let the keeper die; the log replays what was missed
-                log.warning("deferred event publish failed", exc_info=True)
             now = time.monotonic()
             with self._lock:
                 due = [hb for hb in self._beats.values() if hb.due <= now and not hb.lost.is_set()]
@@ -206,7 +230,7 @@ class Progress:
         if now - self._last < 0.1:
             return
         self._last = now
-        _published.flush(self.take())
+        _published().publish(self.take())
 
     def take(self) -> list[dict[str, Any]]:
         pending, self.pending = self.pending, []
@@ -226,7 +250,7 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
         _run_chain(document_id, stage, task_id, queue)
     finally:
         forget_carried()
-        _published.flush()
+        _published().drain()
 
 
 def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None) -> None:
@@ -250,7 +274,7 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
         if state is None:
             log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
             return
-        _published.defer(state.events)
+        _published().publish(state.events)
         inputs = _load(session, state, stage, owner)
 
     while inputs is not _FAILED:
@@ -293,11 +317,11 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
                 )
                 return
             state = done
-            _published.defer(progress + state.events)
+            _published().publish(progress + state.events)
             if following is None:
                 return
             if not chain:
-                _published.flush()
+                _published().drain()  # the next task's events must not overtake these
                 assert target_queue is not None
                 jobs.send(jobs.Job(jobs.stage_task(following), document_id, target_queue))
                 return
@@ -501,7 +525,7 @@ def fail(
 ) -> bool:
     """Record a final failure; `owner=None` fails it whoever holds the stage, or whichever stage
     task `task_id` had reached (the failure hook)."""
-    _published.flush()  # what this task committed before goes out first
+    _published().drain()  # what this task committed before goes out first
     with unit_of_work() as session:
         doc = (
             repo.lock_owned(session, document_id, stage, owner)
@@ -525,7 +549,7 @@ def _fail_locked(session: Any, doc: Document, reason: str) -> None:
 
 def _release(document_id: uuid.UUID, stage: Stage, owner: str, *, resend: bool = False) -> None:
     """Give the lease back so the retry can claim at once (`resend`: send the stage's task)."""
-    _published.flush()
+    _published().drain()
     with unit_of_work() as session:
         doc = repo.lock_owned(session, document_id, stage, owner)
         if doc is not None:
