@@ -121,13 +121,20 @@ def send(job: Job) -> bool:
     return True
 
 
-async def send_async(jobs: list[Job]) -> bool:
+def count_sent(jobs: list[Job]) -> None:
+    """Count tasks about to be sent in the queue depth this process reports (`backlog`)."""
+    for job in jobs:
+        _sent_since[job.queue] = _sent_since.get(job.queue, 0) + 1
+
+
+async def send_async(jobs: list[Job], *, counted: bool = False) -> bool:
     """Send tasks from the event loop: one LPUSH per queue for all of them, no thread hop.
 
     The messages are Celery's own (protocol 2, from `as_task_v2`) in the envelope kombu's Redis
     transport writes for the anonymous exchange, which is how `send_task` routes a task to a
     named queue: a worker cannot tell them apart. Skipping kombu's producer saves most of an
-    upload's broker cost; the reaper still re-sends whatever a failed send lost.
+    upload's broker cost; the reaper still re-sends whatever a failed send lost. `counted`:
+    the caller has already counted them (`count_sent`).
     """
     if not jobs:
         return True
@@ -144,8 +151,8 @@ async def send_async(jobs: list[Job]) -> bool:
     except (RedisError, OSError):
         log.warning("could not enqueue %d task(s); the reaper will retry", len(jobs))
         return False
-    for queue, messages in by_queue.items():
-        _sent_since[queue] = _sent_since.get(queue, 0) + len(messages)
+    if not counted:
+        count_sent(jobs)
     return True
 
 

@@ -76,6 +76,9 @@ class _Writer:
             for _, future in batch:
                 _settle(future, exc=exc)
             return
+        written = [o for o in inserted.values() if not isinstance(o, BaseException)]
+        tasks = [_validate_task(doc) for doc, _ in written]
+        jobs.count_sent(tasks)  # so the next upload's place in the queue counts these
         for upload, future in batch:
             outcome = inserted.get(upload.id)
             if isinstance(outcome, BaseException):
@@ -84,7 +87,14 @@ class _Writer:
                 _settle(future, result=outcome)
         # Answered first: committed is what an upload promises. The announcement only tells the
         # streams and the workers sooner than replay and the reaper would.
-        await _announce([o for o in inserted.values() if not isinstance(o, BaseException)])
+        if written:
+            await publish_async([uploaded_payload(doc, event) for doc, event in written])
+            await jobs.send_async(tasks, counted=True)
+
+
+def _validate_task(doc: dict[str, Any]) -> jobs.Job:
+    queue = jobs.queue_for(Stage.VALIDATE, None, doc["size_bytes"])
+    return jobs.Job(jobs.stage_task(Stage.VALIDATE), doc["id"], queue)
 
 
 async def _insert(uploads: list[WholeUpload]) -> dict[uuid.UUID, Inserted | BaseException]:
@@ -103,23 +113,6 @@ async def _insert(uploads: list[WholeUpload]) -> dict[uuid.UUID, Inserted | Base
             except asyncpg.PostgresError as exc:
                 outcome[upload.id] = exc
         return outcome
-
-
-async def _announce(inserted: list[Inserted]) -> None:
-    """After commit: the events to the streams, the validate tasks to the broker."""
-    if not inserted:
-        return
-    await publish_async([uploaded_payload(doc, event) for doc, event in inserted])
-    await jobs.send_async(
-        [
-            jobs.Job(
-                jobs.stage_task(Stage.VALIDATE),
-                doc["id"],
-                jobs.queue_for(Stage.VALIDATE, None, doc["size_bytes"]),
-            )
-            for doc, _ in inserted
-        ]
-    )
 
 
 def uploaded_payload(doc: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,9 @@ def broker_queue_empty() -> bool | None:
 def reap() -> ReapReport:
     settings = get_settings()
     report = ReapReport()
+    # Asked before this pass sends anything: the tasks it is about to send for lost workers
+    # must not make the waiting documents' lost tasks look merely queued.
+    drained = broker_queue_empty()
     with unit_of_work() as session:
         for doc in repo.expired_leases(session):
             stage = Stage(doc.stage) if doc.stage else Stage.VALIDATE
@@ -94,7 +97,7 @@ def reap() -> ReapReport:
             report.resumed.append(str(doc.id))
     # Only when the queue has drained can a waiting document's task be known lost; before that
     # its message may simply be behind others.
-    if broker_queue_empty():
+    if drained:
         with unit_of_work() as session:
             for doc in repo.waiting_too_long(session, settings.uploaded_grace_seconds):
                 stage = Stage(doc.stage) if doc.stage else Stage.VALIDATE
