@@ -11,6 +11,7 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from docflow import jobs, ratelimit
 from docflow.auth import api_tokens
@@ -79,32 +80,34 @@ async def current_user(request: Request, session: SessionDep, settings: Settings
 ACCOUNT_GONE = "This account no longer exists or is disabled."
 
 
-async def uploader(request: Request, settings: Settings) -> uuid.UUID:
-    """The signed-in user's id, for an upload, without a database round trip of its own.
-
-    A JWT's user is checked by the upload's own statement (a disabled or deleted account
-    inserts nothing and gets the same 401 as here); an API token is looked up as usual.
-    """
-    token, via_cookie = _checked_token(request)
+async def token_user(conn: HTTPConnection, settings: Settings) -> tuple[uuid.UUID, str]:
+    """The signed-in user's id and how they signed in ("jwt", "cookie" or "api_token"), without
+    a database round trip for a JWT: for callers whose own statement checks the account (an
+    upload inserts nothing for a disabled or deleted one; a stream's opening query finds no
+    user). An API token is looked up as usual."""
+    token, via_cookie = _checked_token(conn)
     if is_api_token(token):
         async with async_session_factory()() as session:
             user_id = (await api_tokens.authenticate(session, token)).id
             await session.commit()  # the token's last-used time
-        request.state.auth_method = "api_token"
-    else:
-        user_id = _claimed_user(settings, token)
-        request.state.auth_method = "cookie" if via_cookie else "jwt"
+        return user_id, "api_token"
+    return _claimed_user(settings, token), "cookie" if via_cookie else "jwt"
+
+
+async def uploader(request: Request, settings: Settings) -> uuid.UUID:
+    """The uploading user's id (see `token_user`), within their upload budget."""
+    user_id, request.state.auth_method = await token_user(request, settings)
     await ratelimit.check_user(settings, request.method, request.url.path, str(user_id))
     return user_id
 
 
-def _checked_token(request: Request) -> tuple[str, bool]:
+def _checked_token(conn: HTTPConnection) -> tuple[str, bool]:
     """The request's token and whether it came from the cookie (then CSRF must match)."""
-    token, via_cookie = _token(request)
+    token, via_cookie = _token(conn)
     if token is None:
         raise Unauthorized("Sign in to continue.")
-    if via_cookie and request.method not in SAFE_METHODS:
-        cookie, header = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+    if via_cookie and conn.scope["method"] not in SAFE_METHODS:
+        cookie, header = conn.cookies.get(CSRF_COOKIE), conn.headers.get(CSRF_HEADER)
         if not cookie or not header or not secrets.compare_digest(cookie, header):
             raise Forbidden("Missing or wrong CSRF token.", details={"reason": "csrf"})
     if is_api_token(token) and via_cookie:  # API tokens are for scripts, never a browser cookie
@@ -135,12 +138,12 @@ def _claimed_user(settings: Settings, token: str) -> uuid.UUID:
     return user_id
 
 
-def _token(request: Request) -> tuple[str | None, bool]:
-    header = request.headers.get("Authorization", "")
+def _token(conn: HTTPConnection) -> tuple[str | None, bool]:
+    header = conn.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value:
         return value.strip(), False
-    cookie = request.cookies.get(ACCESS_COOKIE)
+    cookie = conn.cookies.get(ACCESS_COOKIE)
     return (cookie, True) if cookie else (None, False)
 
 

@@ -24,17 +24,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docflow import ratelimit
-from docflow.auth import api_tokens
-from docflow.auth.tokens import decode_access_token, is_api_token
 from docflow.config import get_settings
-from docflow.db import async_session_factory
+from docflow.deps import token_user
 from docflow.documents import service as documents
-from docflow.errors import AppError, Unauthorized
+from docflow.errors import AppError
 from docflow.events import sse
 from docflow.events.hub import EventHub, Subscriber
 
-# The names deps.py reads the credentials under (a browser's EventSource sends the cookie).
-ACCESS_COOKIE = "docflow_access"
 HEADERS = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
     *((name.lower().encode(), value.encode()) for name, value in sse.HEADERS.items()),
@@ -158,34 +154,10 @@ def _document_id(scope: Scope) -> uuid.UUID:
         ) from None
 
 
-def _credentials(scope: Scope) -> tuple[str | None, bool]:
-    """The access token and whether it came from the cookie (as deps.current_user reads it)."""
-    conn = HTTPConnection(scope)
-    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value:
-        return value.strip(), False
-    cookie = conn.cookies.get(ACCESS_COOKIE)
-    return (cookie, True) if cookie else (None, False)
-
-
 async def _authenticate(scope: Scope) -> tuple[uuid.UUID, str]:
     """The signed-in user's id (checked against the database when the stream opens) and how
     they signed in. A GET needs no CSRF token."""
-    token, via_cookie = _credentials(scope)
-    if token is None:
-        raise Unauthorized("Sign in to continue.")
-    if is_api_token(token):
-        if via_cookie:  # API tokens are for scripts, never a browser cookie
-            raise Unauthorized("The access token is not valid.")
-        async with async_session_factory()() as session:
-            user = await api_tokens.authenticate(session, token)
-            await session.commit()  # it notes when the token was last used
-        return user.id, "api_token"
-    claims = decode_access_token(get_settings(), token)
-    try:
-        return uuid.UUID(claims["sub"]), "cookie" if via_cookie else "jwt"
-    except ValueError as exc:
-        raise Unauthorized("The access token is not valid.") from exc
+    return await token_user(HTTPConnection(scope), get_settings())
 
 
 def _last_event_id(scope: Scope) -> int | None:
