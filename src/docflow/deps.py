@@ -6,6 +6,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio
@@ -37,8 +38,10 @@ async def flush_outbox(session: AsyncSession) -> None:
             await anyio.to_thread.run_sync(jobs.send, item)
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """One transaction per request: commit after the handler, roll back on error."""
+@asynccontextmanager
+async def unit_of_work() -> AsyncIterator[AsyncSession]:
+    """One transaction: commit at the end, roll back on error; after the commit, publish its
+    events and send its tasks."""
     async with async_session_factory()() as session:
         try:
             yield session
@@ -48,6 +51,12 @@ async def get_session() -> AsyncIterator[AsyncSession]:
             take_outbox(session)
             raise
         await flush_outbox(session)
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit after the handler, roll back on error."""
+    async with unit_of_work() as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

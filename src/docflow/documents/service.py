@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from docflow import jobs
 from docflow.config import Settings
-from docflow.db import async_engine, async_session_factory, take_outbox
-from docflow.deps import ACCOUNT_GONE, flush_outbox
+from docflow.db import async_engine, async_session_factory
+from docflow.deps import ACCOUNT_GONE, unit_of_work
 from docflow.documents import intake, intake_repository
 from docflow.documents.intake_repository import WholeUpload
 from docflow.documents.repository import DocumentFilter, DocumentRepository
@@ -89,21 +89,13 @@ async def upload(
     )
     if exhausted:
         return await _upload_whole(settings, owner_id, filename, file, bytes(head), idempotency_key)
-    async with async_session_factory()() as session:
-        try:
-            user = await UserRepository(session).get(owner_id)
-            if user is None or not user.is_active:
-                raise Unauthorized(ACCOUNT_GONE)
-            result = await _upload_streamed(
-                session, settings, user, filename, file, head, chunks, idempotency_key
-            )
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            take_outbox(session)
-            raise
-        await flush_outbox(session)
-    return result
+    async with unit_of_work() as session:
+        user = await UserRepository(session).get(owner_id)
+        if user is None or not user.is_active:
+            raise Unauthorized(ACCOUNT_GONE)
+        return await _upload_streamed(
+            session, settings, user, filename, file, head, chunks, idempotency_key
+        )
 
 
 async def _upload_whole(
@@ -434,7 +426,7 @@ async def replay(
 ) -> list[dict[str, Any]]:
     """Persisted events after `after`, oldest first, at most `limit`."""
     async with _stream_reads()() as session:
-        rows = await StreamRepository(session).events(
-            after, limit, document_id=document_id, owner_id=owner_id
+        rows = await DocumentRepository(session).events(
+            after=after, document_id=document_id, owner_id=owner_id, limit=limit
         )
     return [event_payload(row) for row in rows]

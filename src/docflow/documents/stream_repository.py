@@ -93,20 +93,3 @@ class StreamRepository:
 
     async def last_event_id(self, *where: Any) -> int:
         return int((await self.db.execute(select(_last_event_id(*where)))).scalar_one())
-
-    async def events(
-        self,
-        after: int,
-        limit: int,
-        *,
-        document_id: uuid.UUID | None = None,
-        owner_id: uuid.UUID | None = None,
-    ) -> list[DocumentEvent]:
-        stmt = select(DocumentEvent).where(DocumentEvent.id > after)
-        if document_id is not None:
-            stmt = stmt.where(DocumentEvent.document_id == document_id)
-        if owner_id is not None:
-            stmt = stmt.where(DocumentEvent.owner_id == owner_id)
-        assert isinstance(self.db, AsyncSession), "events are ORM objects: use a session"
-        rows = await self.db.execute(stmt.order_by(DocumentEvent.id).limit(limit))
-        return list(rows.scalars())
