@@ -67,6 +67,18 @@ async def frames(response: httpx.Response) -> AsyncIterator[Frame]:
                 event_id = int(value)
 
 
+async def collect_list_stream(
+    client: httpx.AsyncClient, headers: dict[str, str], into: list[Frame]
+) -> None:
+    """Read the caller's list stream (GET /documents/stream) into `into` until cancelled."""
+    async with client.stream(
+        "GET", "/api/v1/documents/stream", headers=headers, timeout=None
+    ) as response:
+        assert response.status_code == 200
+        async for frame in frames(response):
+            into.append(frame)
+
+
 async def follow(
     client: httpx.AsyncClient,
     headers: dict[str, str],

@@ -13,22 +13,21 @@ import pytest
 
 from tests.conftest import Stack
 from tests.fixtures.files import SAMPLE_TEXTS
-from tests.helpers import Frame, assert_envelope, frames, login, upload, wait_status
+from tests.helpers import (
+    Frame,
+    assert_envelope,
+    collect_list_stream,
+    frames,
+    login,
+    upload,
+    wait_status,
+)
 
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as c:
         yield c
-
-
-async def _collect(client: httpx.AsyncClient, headers: dict[str, str], into: list[Frame]) -> None:
-    async with client.stream(
-        "GET", "/api/v1/documents/stream", headers=headers, timeout=None
-    ) as response:
-        assert response.status_code == 200
-        async for frame in frames(response):
-            into.append(frame)
 
 
 async def _until(done: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
@@ -56,8 +55,8 @@ async def test_list_streams_show_uploaders_their_own_and_reviewers_everything(
     boss = await login(client, stack.users["reviewer"])
     seen_by: dict[str, list[Frame]] = {"mine": [], "boss": []}
     watchers = [
-        asyncio.create_task(_collect(client, mine, seen_by["mine"])),
-        asyncio.create_task(_collect(client, boss, seen_by["boss"])),
+        asyncio.create_task(collect_list_stream(client, mine, seen_by["mine"])),
+        asyncio.create_task(collect_list_stream(client, boss, seen_by["boss"])),
     ]
     try:
 

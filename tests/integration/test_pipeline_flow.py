@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tests.conftest import Stack, create_user
 from tests.fixtures.files import SAMPLE_TEXTS, make_docx, make_pdf
-from tests.helpers import Frame, follow, frames, login, upload, wait_status
+from tests.helpers import Frame, collect_list_stream, follow, login, upload, wait_status
 
 STAGES = ["validate", "extract", "analyze", "categorize"]
 
@@ -20,14 +20,6 @@ STAGES = ["validate", "extract", "analyze", "categorize"]
 async def client(stack: Stack) -> httpx.AsyncClient:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as c:
         yield c
-
-
-async def _collect(client: httpx.AsyncClient, headers: dict[str, str], into: list[Frame]) -> None:
-    async with client.stream(
-        "GET", "/api/v1/documents/stream", headers=headers, timeout=None
-    ) as response:
-        async for frame in frames(response):
-            into.append(frame)
 
 
 def _pages(n: int) -> list[str]:
@@ -44,7 +36,7 @@ async def test_pdf_and_docx_stream_every_stage_then_approve_and_export(
     # The list view's stream, opened before the uploads, sees every event of every document,
     # live progress included.
     mine: list[Frame] = []
-    watcher = asyncio.create_task(_collect(client, me, mine))
+    watcher = asyncio.create_task(collect_list_stream(client, me, mine))
     await asyncio.sleep(0.5)
     pdf = await upload(
         client,
