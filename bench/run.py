@@ -102,7 +102,7 @@ def main() -> None:
         "upload": lambda: bench_upload.run(5 if quick else 8, 2 if quick else 3),
         "pipeline": lambda: bench_pipeline.run(1000 if full else (90 if quick else 240)),
         "streams": lambda: bench_streams.run(
-            [2000, 5000, 10_000] if full else ([300, 800] if quick else [400, 1200])
+            [2000, 5000, 10_000] if full else ([300, 800] if quick else [1200, 10_000])
         ),
         "export": lambda: bench_export.run(100_000 if quick else 1_000_000),
         "analyze": lambda: analyze(quick),
