@@ -212,6 +212,8 @@ class EventHub:
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
+                    if not (self._by_document or self._by_owner or self._everything):
+                        continue  # nobody listens in this process: no need to decode it
                     try:
                         self.dispatch(Event(message["data"]))
                     except (ValueError, TypeError):
