@@ -51,7 +51,10 @@ def _ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
         try:
-            if httpx.get(f"{base}/api/v1/health/ready", timeout=3).status_code == 200:
+            # Ready as a person sees it: the health check passes and the banner is printed
+            # (make run polls every 0.5 s, so the banner can trail our own check).
+            ok = httpx.get(f"{base}/api/v1/health/ready", timeout=3).status_code == 200
+            if ok and "Docflow is ready" in log.read_text():
                 return
         except httpx.HTTPError:
             pass
