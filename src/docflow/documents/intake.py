@@ -47,26 +47,24 @@ Waiting = tuple[WholeUpload, "asyncio.Future[Inserted | None]"]
 class _Writer:
     def __init__(self) -> None:
         self.pending: list[Waiting] = []
-        self.running = 0
+        self.running: set[asyncio.Task[None]] = set()  # held, so none is collected mid-write
 
     async def submit(self, upload: WholeUpload) -> Inserted | None:
         future: asyncio.Future[Inserted | None] = asyncio.get_running_loop().create_future()
         # Read even when nobody waits any more, so an unanswered failure is not logged as lost.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.pending.append((upload, future))
-        if self.running < MAX_WRITERS:
-            self.running += 1
-            asyncio.get_running_loop().create_task(self._drain(), name="upload-intake")
+        if len(self.running) < MAX_WRITERS:
+            task = asyncio.get_running_loop().create_task(self._drain(), name="upload-intake")
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
         # Shielded: a client that hangs up does not take its upload out of a batch mid-write.
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        try:
-            while self.pending:
-                batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
-                await self._write(batch)
-        finally:
-            self.running -= 1
+        while self.pending:
+            batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+            await self._write(batch)
 
     async def _write(self, batch: list[Waiting]) -> None:
         uploads = [upload for upload, _ in batch]
@@ -87,9 +85,15 @@ class _Writer:
                 _settle(future, result=outcome)
         # Answered first: committed is what an upload promises. The announcement only tells the
         # streams and the workers sooner than replay and the reaper would.
-        if written:
+        if not written:
+            return
+        try:
             await publish_async([uploaded_payload(doc, event) for doc, event in written])
             await jobs.send_async(tasks, counted=True)
+        except Exception:  # a writer must go on to the uploads still waiting for it
+            log.exception(
+                "announcing %d uploads failed; replay and the reaper cover it", len(written)
+            )
 
 
 def _validate_task(doc: dict[str, Any]) -> jobs.Job:
