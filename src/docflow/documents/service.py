@@ -135,7 +135,10 @@ async def _upload_whole(
         inserted = await intake.write(upload)
     except BaseException as exc:
         await _discard(storage, document_id)
-        raise _database_error(exc) from exc
+        said = _database_error(exc)
+        if said is exc:
+            raise
+        raise said from exc
     if inserted is not None:
         return inserted[0], True
     await _discard(storage, document_id)
@@ -153,7 +156,7 @@ async def _by_idempotency_key(owner_id: uuid.UUID, key: str) -> dict[str, Any] |
 
 
 def _database_error(exc: BaseException) -> BaseException:
-    """asyncpg's errors, said as the ORM path says them (503, 422); anything else unchanged."""
+    """asyncpg's errors, said as the ORM path says them (503, 422); anything else is itself."""
     if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
         unavailable = ServiceUnavailable(
             "The database is unavailable right now; try again shortly."
