@@ -2,7 +2,7 @@
 """Run every benchmark (or the ones named) and print one summary table: ours, baseline, ratio,
 target, met. Each benchmark starts its own private PostgreSQL/Redis and stops what it started.
 
-    python bench/run.py                       # all, about ten minutes on 2 cores
+    python bench/run.py                       # all, about five minutes on 2 cores
     python bench/run.py pipeline latency      # some: pipeline latency streams upload export
                                               #       extract analyze
     python bench/run.py --full                # the issue's sizes: 1,000 documents, 10,000 streams
