@@ -62,13 +62,13 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def settings() -> Settings:
+async def app_settings() -> Settings:
     """`get_settings` as an async dependency: FastAPI runs a plain function dependency in a
     worker thread, a thread hop on every request for a cached value."""
     return get_settings()
 
 
-SettingsDep = Annotated[Settings, Depends(settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 async def current_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:

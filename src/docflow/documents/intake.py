@@ -26,6 +26,7 @@ from docflow import jobs
 from docflow.db import async_engine
 from docflow.documents import intake_repository as repo
 from docflow.documents.intake_repository import Inserted, WholeUpload
+from docflow.events.log import payload
 from docflow.events.publisher import publish_async
 from docflow.models import Stage
 
@@ -88,7 +89,7 @@ class _Writer:
         if not written:
             return
         try:
-            await publish_async([uploaded_payload(doc, event) for doc, event in written])
+            await publish_async([_uploaded_payload(doc, event) for doc, event in written])
             await jobs.send_async(tasks, counted=True)
         except Exception:  # a writer must go on to the uploads still waiting for it
             log.exception(
@@ -119,21 +120,20 @@ async def _insert(uploads: list[WholeUpload]) -> dict[uuid.UUID, Inserted | Base
         return outcome
 
 
-def uploaded_payload(doc: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    """What `event_payload` makes of a new document's first event."""
-    return {
-        "id": event["event_id"],
-        "document_id": str(doc["id"]),
-        "owner_id": str(doc["owner_id"]),
-        "type": "document.uploaded",
-        "status": doc["status"],
-        "stage": doc["stage"],
-        "progress": doc["progress"],
-        "message": event["event_message"],
-        "data": event["event_data"],
-        "actor": event["event_actor"],
-        "created_at": event["event_created_at"].isoformat(),
-    }
+def _uploaded_payload(doc: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    return payload(
+        id=event["event_id"],
+        document_id=doc["id"],
+        owner_id=doc["owner_id"],
+        type="document.uploaded",
+        status=doc["status"],
+        stage=doc["stage"],
+        progress=doc["progress"],
+        message=event["event_message"],
+        data=event["event_data"],
+        actor=event["event_actor"],
+        created_at=event["event_created_at"],
+    )
 
 
 def _settle(

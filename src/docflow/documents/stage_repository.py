@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from docflow.events.log import payload
 from docflow.models import Document, DocumentText, Stage, Status
 
 CLAIMABLE = (Status.UPLOADED.value, Status.PROCESSING.value)
@@ -323,19 +324,19 @@ def transition(
     doc = DocState(**{name: row[name] for name in DocState.__slots__})
     created = row["event_at"]
     payloads = [
-        {
-            "id": event_id,
-            "document_id": str(doc.id),
-            "owner_id": str(doc.owner_id),
-            "type": ev.type,
-            "status": ev.status,
-            "stage": ev.stage,
-            "progress": ev.progress,
-            "message": doc.message if ev.message is None else ev.message,
-            "data": {"attempt": doc.attempts, **ev.data} if ev.with_attempt else ev.data,
-            "actor": actor,
-            "created_at": created.isoformat() if created else None,
-        }
+        payload(
+            id=event_id,
+            document_id=doc.id,
+            owner_id=doc.owner_id,
+            type=ev.type,
+            status=ev.status,
+            stage=ev.stage,
+            progress=ev.progress,
+            message=doc.message if ev.message is None else ev.message,
+            data={"attempt": doc.attempts, **ev.data} if ev.with_attempt else ev.data,
+            actor=actor,
+            created_at=created,
+        )
         for event_id, ev in zip(row["event_ids"] or [], events, strict=False)
     ]
     taxonomy = head = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,17 +38,47 @@ def record(
     return event
 
 
-def event_payload(event: DocumentEvent) -> dict[str, Any]:
+def payload(
+    *,
+    id: int | None,
+    document_id: Any,
+    owner_id: Any,
+    type: str,
+    status: str,
+    stage: str | None,
+    progress: int,
+    message: str | None,
+    data: dict[str, Any],
+    actor: str,
+    created_at: datetime | None,
+) -> dict[str, Any]:
+    """An event as it is published to the streams: the one place that says what that is."""
     return {
-        "id": event.id,
-        "document_id": str(event.document_id),
-        "owner_id": str(event.owner_id),
-        "type": event.type,
-        "status": event.status,
-        "stage": event.stage,
-        "progress": event.progress,
-        "message": event.message,
-        "data": event.data,
-        "actor": event.actor,
-        "created_at": event.created_at.isoformat() if event.created_at else None,
+        "id": id,
+        "document_id": str(document_id),
+        "owner_id": str(owner_id),
+        "type": type,
+        "status": status,
+        "stage": stage,
+        "progress": progress,
+        "message": message,
+        "data": data,
+        "actor": actor,
+        "created_at": created_at.isoformat() if created_at else None,
     }
+
+
+def event_payload(event: DocumentEvent) -> dict[str, Any]:
+    return payload(
+        id=event.id,
+        document_id=event.document_id,
+        owner_id=event.owner_id,
+        type=event.type,
+        status=event.status,
+        stage=event.stage,
+        progress=event.progress,
+        message=event.message,
+        data=event.data,
+        actor=event.actor,
+        created_at=event.created_at,
+    )

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
@@ -25,12 +26,12 @@ from docflow.documents.lifecycle import (
     target,
 )
 from docflow.documents.stage_repository import DocState
-from docflow.events.log import record
+from docflow.events.log import payload, record
 from docflow.models import Document, Stage
 from docflow.pipeline.types import StageError, TransientError
 from docflow.worker.background import Heartbeat, publisher
 from docflow.worker.stages import SPECS, forget_carried, inline_original_bytes
-from docflow.worker.transitions import HOST, actor, finish, iso, start
+from docflow.worker.transitions import HOST, actor, finish, start
 from docflow.worker.uow import hot_session, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -57,19 +58,19 @@ class Progress:
             raise ClaimLost
         unit = "page" if self.stage is Stage.EXTRACT else "step"
         self.pending = [
-            {
-                "id": None,
-                "type": "stage.progress",
-                "document_id": str(self.doc.id),
-                "owner_id": str(self.doc.owner_id),
-                "status": "processing",
-                "stage": self.stage.value,
-                "progress": overall_progress(self.stage, done, total),
-                "message": f"{STAGE_VERBS[self.stage]}: {unit} {done} of {total}",
-                "data": {"done": done, "total": total},
-                "actor": actor(),
-                "created_at": iso(),
-            }
+            payload(
+                id=None,
+                type="stage.progress",
+                document_id=self.doc.id,
+                owner_id=self.doc.owner_id,
+                status="processing",
+                stage=self.stage.value,
+                progress=overall_progress(self.stage, done, total),
+                message=f"{STAGE_VERBS[self.stage]}: {unit} {done} of {total}",
+                data={"done": done, "total": total},
+                actor=actor(),
+                created_at=datetime.now(UTC),
+            )
         ]
         now = time.monotonic()
         if now - self._last < 0.1:
