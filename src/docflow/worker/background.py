@@ -10,13 +10,21 @@ import os
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from docflow.db import sync_session_factory
 from docflow.documents import stage_repository as repo
 from docflow.events.publisher import publish_sync
 
 log = logging.getLogger(__name__)
+
+
+class _PerProcess(Protocol):
+    pid: int
+
+
+T = TypeVar("T", bound=_PerProcess)
 
 
 class _Publisher:
@@ -76,10 +84,7 @@ _publishers: list[_Publisher] = []
 
 
 def publisher() -> _Publisher:
-    """This process's publisher (a forked pool child starts its own)."""
-    if not _publishers or _publishers[0].pid != os.getpid():
-        _publishers[:] = [_Publisher()]
-    return _publishers[0]
+    return _this_process(_publishers, _Publisher)
 
 
 class Heartbeat:
@@ -159,7 +164,12 @@ _keepers: list[_LeaseKeeper] = []
 
 
 def _keeper() -> _LeaseKeeper:
-    """This process's keeper (a forked pool child starts its own)."""
-    if not _keepers or _keepers[0].pid != os.getpid():
-        _keepers[:] = [_LeaseKeeper()]
-    return _keepers[0]
+    return _this_process(_keepers, _LeaseKeeper)
+
+
+def _this_process(held: list[T], make: Callable[[], T]) -> T:
+    """The one `make()` of this process: a forked pool child starts its own (threads do not
+    survive a fork)."""
+    if not held or held[0].pid != os.getpid():
+        held[:] = [make()]
+    return held[0]
