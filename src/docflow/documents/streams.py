@@ -58,7 +58,7 @@ class EventStream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub: EventHub = scope["app"].state.hub
         document_id = _document_id(scope) if self.per_document else None
-        user_id, method = await _authenticate(scope)
+        user_id, method = await token_user(HTTPConnection(scope), get_settings())  # a GET: no CSRF
         # Subscribe before anything is read, so that no event falls between the read and live.
         sub = Subscriber(
             str(document_id) if document_id else None,
@@ -152,12 +152,6 @@ def _document_id(scope: Scope) -> uuid.UUID:
                 }
             ]
         ) from None
-
-
-async def _authenticate(scope: Scope) -> tuple[uuid.UUID, str]:
-    """The signed-in user's id (checked against the database when the stream opens) and how
-    they signed in. A GET needs no CSRF token."""
-    return await token_user(HTTPConnection(scope), get_settings())
 
 
 def _last_event_id(scope: Scope) -> int | None:
