@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
+import pytest
+import redis.asyncio as aioredis
+
+from docflow.events import hub as hub_module
 from docflow.events.hub import RESYNC, SHUTDOWN, EventHub
 from docflow.events.sse import _Sent, frame
+from tests.conftest import Infra
 
 
 def _event(doc: uuid.UUID, owner: uuid.UUID, event_id: int | None) -> dict[str, object]:
@@ -81,3 +87,42 @@ def test_sent_ids_drop_duplicates_but_accept_late_commits() -> None:
 def test_frames_carry_ids_only_for_persisted_events() -> None:
     assert frame("stage.progress", {"a": 1}) == 'event: stage.progress\ndata: {"a":1}\n\n'
     assert frame("stage.started", {"a": 1}, 7).startswith("id: 7\nevent: stage.started\n")
+
+
+async def test_the_channel_is_subscribed_only_while_streams_listen(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process with no open stream does not receive the system's events; the first stream
+    subscribes again (and is told to catch up from the log), on the same connection."""
+    monkeypatch.setattr(hub_module, "LINGER_SECONDS", 0.3)
+    channel = f"{infra.namespace}:hub-test:{uuid.uuid4().hex}"
+    hub = EventHub(infra.redis_url, channel)
+    publisher = aioredis.Redis.from_url(infra.redis_url)
+    hub.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert not hub.connected.is_set(), "no stream: no subscription"
+        assert await publisher.pubsub_numsub(channel) == [(channel.encode(), 0)]
+        doc = uuid.uuid4()
+        async with hub.subscribe(document_id=doc) as sub:
+            await asyncio.wait_for(hub.connected.wait(), 5)
+            assert sub.take() == [RESYNC], "what came before the subscription is in the log"
+            await publisher.publish(channel, json.dumps(_event(doc, uuid.uuid4(), 7)))
+            assert [e["id"] for e in await asyncio.wait_for(sub.wait(5), 5)] == [7]
+        for _ in range(50):  # the linger ends at the next message (or its timeout)
+            await publisher.publish(channel, json.dumps(_event(doc, uuid.uuid4(), 8)))
+            await asyncio.sleep(0.05)
+            if not hub.connected.is_set():
+                break
+        assert not hub.connected.is_set(), "the last stream closed: unsubscribed"
+        assert await publisher.pubsub_numsub(channel) == [(channel.encode(), 0)]
+        async with hub.subscribe(document_id=doc) as again:
+            await asyncio.wait_for(hub.connected.wait(), 5)
+            await publisher.publish(channel, json.dumps(_event(doc, uuid.uuid4(), 9)))
+            batch = await asyncio.wait_for(again.wait(5), 5)
+            while len(batch) < 2:
+                batch += await asyncio.wait_for(again.wait(5), 5)
+            assert batch[0] is RESYNC and batch[1]["id"] == 9
+    finally:
+        await hub.stop()
+        await publisher.aclose()

@@ -27,7 +27,7 @@ from docflow.db import async_engine
 from docflow.documents import intake_repository as repo
 from docflow.documents.intake_repository import Inserted, WholeUpload
 from docflow.events.log import payload
-from docflow.events.publisher import publish_async
+from docflow.events.publisher import encode, publish_async
 from docflow.models import Stage
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,12 @@ class _Writer:
         if not written:
             return
         try:
-            await publish_async([_uploaded_payload(doc, event) for doc, event in written])
-            await jobs.send_async(tasks, counted=True)
+            events = [_uploaded_payload(doc, event) for doc, event in written]
+            if jobs.shares_events_redis():  # events and tasks in one round trip
+                await jobs.send_async(tasks, counted=True, events=[encode(e) for e in events])
+            else:
+                await publish_async(events)
+                await jobs.send_async(tasks, counted=True)
         except Exception:  # a writer must go on to the uploads still waiting for it
             log.exception(
                 "announcing %d uploads failed; replay and the reaper cover it", len(written)

@@ -4,6 +4,10 @@ FastAPI's `UploadFile` spools the whole body to a temporary file before the hand
 oversize upload would already be on disk when we refuse it. Here the request stream feeds
 python-multipart's push parser directly and the file part's bytes go straight to storage, so a
 413 leaves nothing behind and memory stays at one chunk.
+
+Most uploads are small: their whole body arrives as one ASGI message. A plainly well-formed body
+of that kind is split directly (`_whole_parts`), without the push parser's per-byte header
+state machine and callbacks; anything unusual about it goes through the parser, which decides.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from docflow.errors import AppError, PayloadTooLarge
 
@@ -107,9 +113,14 @@ class IncomingFile:
 
     filename: str | None
     content_type: str | None
-    _events: AsyncIterator[tuple[str, Any]]
+    _events: AsyncIterator[tuple[str, Any]] | None = None
+    whole: bytes | None = None  # the file's bytes, when the body was split at once
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        if self._events is None:
+            if self.whole:
+                yield self.whole
+            return
         async for kind, value in self._events:
             if kind == "data":
                 if value:
@@ -131,19 +142,16 @@ def _missing_file() -> RequestValidationError:
 
 
 async def _events(
-    request: Request, boundary: bytes, max_body: int
+    stream: AsyncIterator[bytes], boundary: bytes, max_body: int
 ) -> AsyncIterator[tuple[str, Any]]:
     collector = _Collector()
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in stream:
             received += len(chunk)
             if received > max_body:
-                raise PayloadTooLarge(
-                    "The upload is larger than the limit.",
-                    details={"limit_bytes": max_body - FORM_OVERHEAD_BYTES},
-                )
+                raise _too_large(max_body)
             parser.write(chunk)
             for event in collector.drain():
                 yield event
@@ -156,27 +164,106 @@ async def _events(
         raise MalformedUpload("The upload ended before the form did.")
 
 
+def _too_large(max_body: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        "The upload is larger than the limit.",
+        details={"limit_bytes": max_body - FORM_OVERHEAD_BYTES},
+    )
+
+
+async def _stream(first: bytes, more: bool, receive: Receive) -> AsyncIterator[bytes]:
+    """The request body: the first message's bytes, then the rest as it arrives."""
+    if first:
+        yield first
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        more = bool(message.get("more_body", False))
+        if body := message.get("body", b""):
+            yield body
+
+
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _whole_parts(body: bytes, boundary: bytes) -> list[tuple[dict[bytes, bytes], bytes]] | None:
+    """The parts of a complete body: (headers, bytes) each; None for anything but a plainly
+    well-formed form (a preamble, header folding, odd names, oversized headers, no closing
+    delimiter), which the push parser then reads and judges."""
+    delimiter = b"--" + boundary
+    if not body.startswith(delimiter + b"\r\n"):
+        return None
+    separator = b"\r\n" + delimiter
+    parts: list[tuple[dict[bytes, bytes], bytes]] = []
+    pos = len(delimiter) + 2
+    while True:
+        end = body.find(separator, pos)
+        head_end = body.find(b"\r\n\r\n", pos, end)
+        if end < 0 or head_end < 0 or head_end - pos > MAX_PART_HEADER_BYTES:
+            return None
+        headers: dict[bytes, bytes] = {}
+        for line in body[pos:head_end].split(b"\r\n"):
+            name, colon, value = line.partition(b":")
+            if not colon or not name or not _TOKEN.issuperset(name):
+                return None
+            headers[name.lower()] = value.lstrip(b" \t")
+        parts.append((headers, body[head_end + 4 : end]))
+        pos = end + len(separator)
+        after = body[pos : pos + 2]
+        if after == b"--":
+            return parts
+        if after != b"\r\n":
+            return None
+        pos += 2
+
+
+def _named(headers: dict[bytes, bytes], field_name: str) -> tuple[bool, bytes | None]:
+    """Whether a part is the form field `field_name`, and its filename."""
+    _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+    named = disposition.get(b"name", b"").decode("utf-8", "replace") == field_name
+    return named, disposition.get(b"filename")
+
+
+def _incoming(
+    headers: dict[bytes, bytes],
+    filename: bytes | None,
+    events: AsyncIterator[tuple[str, Any]] | None = None,
+    whole: bytes | None = None,
+) -> IncomingFile:
+    part_type = headers.get(b"content-type")
+    return IncomingFile(
+        filename=filename.decode("utf-8", "replace") if filename is not None else None,
+        content_type=part_type.decode("latin-1").strip()[:255] if part_type else None,
+        _events=events,
+        whole=whole,
+    )
+
+
 async def receive_file(request: Request, field_name: str, max_file_bytes: int) -> IncomingFile:
     """Parse the form up to the start of `field_name`'s file; its bytes are read later, lazily."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise _missing_file()
-    events = _events(request, boundary, max_file_bytes + FORM_OVERHEAD_BYTES)
-    headers: dict[bytes, bytes] | None = None
-    async for kind, value in events:
-        if kind != "headers":
-            continue
-        _, disposition = parse_options_header(value.get(b"content-disposition", b""))
-        if disposition.get(b"name", b"").decode("utf-8", "replace") == field_name:
-            headers = value
-            filename = disposition.get(b"filename")
-            break
-    if headers is None:
+    max_body = max_file_bytes + FORM_OVERHEAD_BYTES
+    message = await request.receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    first, more = message.get("body", b""), bool(message.get("more_body", False))
+    if len(first) > max_body:
+        raise _too_large(max_body)
+    parts = None if more else _whole_parts(first, boundary)
+    if parts is not None:
+        for headers, data in parts:
+            named, filename = _named(headers, field_name)
+            if named:
+                return _incoming(headers, filename, whole=data)
         raise _missing_file()
-    part_type = headers.get(b"content-type")
-    return IncomingFile(
-        filename=filename.decode("utf-8", "replace") if filename is not None else None,
-        content_type=part_type.decode("latin-1").strip()[:255] if part_type else None,
-        _events=events,
-    )
+    events = _events(_stream(first, more, request.receive), boundary, max_body)
+    async for kind, value in events:
+        if kind == "headers":
+            named, filename = _named(value, field_name)
+            if named:
+                return _incoming(value, filename, events=events)
+    raise _missing_file()

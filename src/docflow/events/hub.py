@@ -1,5 +1,10 @@
 """One Redis subscription per process, fanned out in-process to every open stream.
 
+The subscription is held only while the process has streams open (and for a linger after the
+last one closes): a process that serves uploads and no streams would otherwise receive and
+parse every event the whole system publishes. The connection itself stays, so the Redis client
+count does not move with the number of streams.
+
 Subscribers get bounded queues. A subscriber that falls behind, or any subscriber while the
 Redis link was down, receives RESYNC and catches up from PostgreSQL instead of growing memory.
 """
@@ -17,6 +22,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
+
+# How long the channel stays subscribed after the last stream of this process closed.
+LINGER_SECONDS = 30.0
 
 RESYNC: dict[str, Any] = {"type": "__resync__"}
 SHUTDOWN: dict[str, Any] = {"type": "__shutdown__"}
@@ -103,8 +111,10 @@ class Subscriber:
 class EventHub:
     def __init__(self, redis_url: str, channel: str, queue_size: int = 256) -> None:
         self.redis_url, self.channel, self.queue_size = redis_url, channel, queue_size
+        # Set while the channel is subscribed: events published from now on will arrive.
         self.connected = asyncio.Event()
         self.closing = asyncio.Event()
+        self._wanted = asyncio.Event()  # some stream of this process listens
         self._by_document: dict[str, set[Subscriber]] = {}
         self._by_owner: dict[str, set[Subscriber]] = {}
         self._everything: set[Subscriber] = set()
@@ -151,6 +161,7 @@ class EventHub:
 
     def add(self, sub: Subscriber) -> None:
         self._bucket(sub).add(sub)
+        self._wanted.set()
         if self.closing.is_set():
             sub.offer(SHUTDOWN)
 
@@ -191,6 +202,9 @@ class EventHub:
         for sub in self._all():
             sub.offer(RESYNC)
 
+    def _listened(self) -> bool:
+        return bool(self._by_document or self._by_owner or self._everything)
+
     async def _run(self) -> None:
         delay = 0.2
         while not self.closing.is_set():
@@ -199,25 +213,19 @@ class EventHub:
             )
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
-                # Wait for the server's confirmation so "connected" means events will arrive.
+                await pubsub.connect()  # type: ignore[no-untyped-call]
                 while True:
-                    reply = await pubsub.get_message(timeout=2.0)
-                    if reply and reply.get("type") == "subscribe":
-                        break
-                self.connected.set()
-                self._resync_all()  # anything published while we were away is in the log
-                delay = 0.2
-                log.info("event hub subscribed to %s", self.channel)
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    if not (self._by_document or self._by_owner or self._everything):
-                        continue  # nobody listens in this process: no need to decode it
-                    try:
-                        self.dispatch(Event(message["data"]))
-                    except (ValueError, TypeError):
-                        log.warning("dropping malformed event on %s", self.channel)
+                    await self._wanted.wait()
+                    await self._subscribe(pubsub)
+                    delay = 0.2
+                    await self._listen(pubsub)
+                    # Nobody listened for a while: stop receiving, keep the connection.
+                    self.connected.clear()
+                    await pubsub.unsubscribe(self.channel)
+                    await self._confirmed(pubsub, "unsubscribe")
+                    if not self._listened():
+                        self._wanted.clear()
+                    log.info("event hub unsubscribed from %s (no streams open)", self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -232,3 +240,39 @@ class EventHub:
                     await client.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _subscribe(self, pubsub: Any) -> None:
+        await pubsub.subscribe(self.channel)
+        # Wait for the server's confirmation so "connected" means events will arrive.
+        await self._confirmed(pubsub, "subscribe")
+        self.connected.set()
+        # Whatever was published before now is in the log: streams opened meanwhile catch up.
+        self._resync_all()
+        log.info("event hub subscribed to %s", self.channel)
+
+    @staticmethod
+    async def _confirmed(pubsub: Any, kind: str) -> None:
+        while True:
+            reply = await pubsub.get_message(timeout=2.0)
+            if reply and reply.get("type") == kind:
+                return
+
+    async def _listen(self, pubsub: Any) -> None:
+        """Dispatch events until no stream has listened for LINGER_SECONDS."""
+        loop = asyncio.get_running_loop()
+        idle_since: float | None = None
+        while True:
+            message = await pubsub.get_message(timeout=LINGER_SECONDS)
+            if self._listened():
+                idle_since = None
+            else:
+                now = loop.time()
+                idle_since = idle_since if idle_since is not None else now
+                if now - idle_since >= LINGER_SECONDS:
+                    return
+            if message is None or message.get("type") != "message" or idle_since is not None:
+                continue  # nobody listens in this process: no need to decode it
+            try:
+                self.dispatch(Event(message["data"]))
+            except (ValueError, TypeError):
+                log.warning("dropping malformed event on %s", self.channel)
