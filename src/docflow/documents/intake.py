@@ -26,8 +26,8 @@ from docflow import jobs
 from docflow.db import async_engine
 from docflow.documents import intake_repository as repo
 from docflow.documents.intake_repository import Inserted, WholeUpload
-from docflow.events.log import payload
-from docflow.events.publisher import encode, publish_async
+from docflow.events.log import encode, payload
+from docflow.events.publisher import publish_async
 from docflow.models import Stage
 
 log = logging.getLogger(__name__)

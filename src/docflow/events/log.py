@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +67,11 @@ def payload(
         "actor": actor,
         "created_at": created_at.isoformat() if created_at else None,
     }
+
+
+def encode(event: dict[str, Any]) -> str:
+    """A published event's text on the channel (compact JSON; the streams send it as is)."""
+    return json.dumps(event, separators=(",", ":"), default=str)
 
 
 def event_payload(event: DocumentEvent) -> dict[str, Any]:

@@ -27,7 +27,7 @@ HEADERS = {
 
 def frame(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
-    # The publisher encoded it exactly so (events.publisher.encode); reuse that text.
+    # The publisher encoded it exactly so (events.log.encode); reuse that text.
     if isinstance(data, Event):
         body = data.raw
     else:
