@@ -169,3 +169,43 @@ def test_tasks_sent_from_the_event_loop_are_what_celery_itself_sends(stack: Stac
         ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
     )
     assert second["headers"]["id"] != ours["headers"]["id"]
+
+
+async def test_the_upload_route_answers_like_every_route(
+    client: httpx.AsyncClient, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /documents skips FastAPI's routing (app.Docflow.express) but not our middlewares
+    or error handlers: request id, security headers, envelopes, a crash's 500."""
+    me = await login(client, stack.users["uploader"])
+    sent = {**me, "X-Request-ID": "upload-req-7"}
+    response = await _post(client, sent, "a.txt", b"express lane")
+    assert response.status_code == 201, response.text
+    assert response.headers["x-request-id"] == "upload-req-7"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["location"] == f"/api/v1/documents/{response.json()['id']}"
+    missing = await client.post("/api/v1/documents", headers=me, data={"note": "no file"})
+    assert_envelope(missing, 422, "validation_error")
+    assert missing.headers["x-request-id"]
+    assert_envelope(await _post(client, {}, "a.txt", b"x"), 401, "unauthorized")
+    refused = await _post(client, me, "a.pdf", b"plain text, not a PDF", "application/pdf")
+    assert_envelope(refused, 415, "unsupported_media_type")
+
+    from docflow.app import create_app
+    from docflow.documents import service
+
+    async def crash(*_: object, **__: object) -> None:
+        raise RuntimeError("secret in the traceback")
+
+    monkeypatch.setattr(service, "upload", crash)
+    app = create_app()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as local:
+        token = me["Authorization"]
+        boom = await local.post(
+            "/api/v1/documents",
+            headers={"Authorization": token},
+            files={"file": ("a.txt", b"x", "text/plain")},
+        )
+    error = assert_envelope(boom, 500, "internal_error")
+    assert boom.headers["x-request-id"] == error["details"]["request_id"]
+    assert "secret" not in boom.text
