@@ -6,12 +6,12 @@ private PostgreSQL/Redis; an open-loop uploader posts N small mixed documents (t
 PDFs, DOCX) at a fixed rate, whatever the pipeline's progress, and we time from the first upload
 to the last document reaching `review`.
 
-Baseline (the compute ceiling): the same stage functions (docflow.pipeline validate →
-extract_text → analyze → categorize) over the same documents in plain loops, no database, no
-broker, no events. Run as 2 processes side by side (the same parallelism as the 2 workers, on
-the same 2 shared cores at the same moment), so "ceiling" is what the machine could compute
-right then; a 1-process loop is printed too. Baseline and ours are interleaved
-(baseline, ours, baseline) and the baseline's median is used.
+Baseline (the compute ceiling, as the issue defines it): the same stage functions
+(docflow.pipeline validate → extract_text → analyze → categorize) over the same documents in a
+single-process loop, no database, no broker, no events. Baseline and ours are interleaved
+(baseline, ours, baseline) and the baseline's median is used. The same loop run as 2
+processes side by side (the parallelism of the 2 workers, on the 2 shared cores at the same
+moment) is printed too, with our ratio against it: the stricter comparison.
 
 Orchestration per document = 2 worker slots x elapsed / N - the stage compute per document
 (from documents.timings): the time a worker slot spends on claiming, loading, committing,
@@ -257,17 +257,22 @@ def run(documents: int = 240, workers: int = 2) -> list[Result]:
     docs = corpus(documents)
     kinds = "1/3 text, 1/3 PDF (1-3 pages), 1/3 DOCX"
     print(f"End-to-end pipeline: {documents} documents ({kinds}), worker -c {workers}")
-    first, stages_base = ceiling(docs, workers)
-    single, _ = ceiling(docs[: max(documents // 2, 30)], 1)
+    first, stages_base = ceiling(docs, 1)
+    pair_first, _ = ceiling(docs, workers)
     print(
-        f"  ceiling, {workers} plain loops side by side: {first:.1f} docs/s "
-        f"(1 loop: {single:.1f} docs/s)"
+        f"  ceiling, 1 plain loop: {first:.1f} docs/s ({workers} loops side by side: "
+        f"{pair_first:.1f} docs/s)"
     )
-    rate = max(first * 1.5, 5.0)
+    rate = max(pair_first * 1.5, 5.0)
     result = ours(docs, rate, timeout=max(120.0, documents / max(first, 0.5) * 6))
-    second, _ = ceiling(docs, workers)
-    print(f"  ceiling again after ours: {second:.1f} docs/s")
+    second, _ = ceiling(docs, 1)
+    pair_second, _ = ceiling(docs, workers)
+    print(
+        f"  ceiling again after ours: 1 loop {second:.1f} docs/s, {workers} loops "
+        f"{pair_second:.1f} docs/s"
+    )
     base_rate = median([first, second])
+    pair_rate = median([pair_first, pair_second])
     elapsed = result["elapsed"]
     throughput = result["reviewed"] / elapsed if elapsed > 0 else 0.0
     compute_ms = sum(median(result["stages"][s]) for s in STAGES)
@@ -298,10 +303,15 @@ def run(documents: int = 240, workers: int = 2) -> list[Result]:
     print(
         "  CPU per document (ms): "
         + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items())
-        + f"; total {sum(cpu.values()):.1f} (the ceiling: {1000 * workers / base_rate:.1f} ms of "
+        + f"; total {sum(cpu.values()):.1f} (the ceiling: {1000 / base_rate:.1f} ms of "
         "a loop per document)"
     )
     ratio = throughput / base_rate if base_rate else 0
+    pair_ratio = throughput / pair_rate if pair_rate else 0
+    print(
+        f"  ratio: {ratio:.2f}x the 1-loop ceiling (target >= 0.85x); {pair_ratio:.2f}x the "
+        f"{workers}-loop figure"
+    )
     return [
         Result(
             "End-to-end docs/s",
@@ -310,8 +320,8 @@ def run(documents: int = 240, workers: int = 2) -> list[Result]:
             base_rate,
             ">= 0.85x ceiling",
             met=ratio >= 0.85,
-            note=f"N={documents}, ceiling={workers} loops; orchestration "
-            f"{orchestration:.0f} ms/doc",
+            note=f"N={documents}, ceiling=1 loop ({pair_ratio:.2f}x of {workers} loops); "
+            f"orchestration {orchestration:.0f} ms/doc",
         )
     ]
 
