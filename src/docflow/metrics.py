@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import time
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -63,6 +64,18 @@ HTTP_LATENCY = Histogram(
 )
 
 
+# A request's series, looked up once per label set: prometheus_client's labels() takes a lock
+# and checks the values on every call. Label sets are few (route_of folds ids).
+@lru_cache(maxsize=2048)
+def _latency(method: str, route: str) -> Any:
+    return HTTP_LATENCY.labels(method, route)
+
+
+@lru_cache(maxsize=2048)
+def _requests(method: str, route: str, status: int) -> Any:
+    return HTTP_REQUESTS.labels(method, route, str(status))
+
+
 def route_of(path: str) -> str:
     """Keep label cardinality bounded: ids become {id}, the UI's paths become one label."""
     if not path.startswith("/api/"):
@@ -96,13 +109,13 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 # Streams stay open for hours: their latency is the time to the first byte.
-                HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+                _latency(method, route).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, timed_send)
         finally:
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            _requests(method, route, status).inc()
             docflow_logging.document_id_var.reset(token)
 
 
