@@ -87,6 +87,11 @@ class RequestContext:
 
     def __init__(self, app: ASGIApp, tls: bool) -> None:
         self.app, self.tls = app, tls
+        extra = dict(SECURITY_HEADERS)
+        if tls:
+            extra["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        # Encoded once: every response gets them (unless the route set its own).
+        self.extra = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,12 +110,9 @@ class RequestContext:
                 started = True
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                extra = {"X-Request-ID": request_id, **SECURITY_HEADERS}
-                if self.tls:
-                    extra["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                for name, value in extra.items():
-                    if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), value.encode()))
+                if b"x-request-id" not in present:
+                    headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(h for h in self.extra if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 
