@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -186,6 +187,11 @@ class DocState:
     fields: dict[str, Any] | None
 
 
+# The statement returns the state columns first, in DocState's order.
+_STATE_WIDTH = len(DocState.__slots__)
+assert tuple(DocState.__slots__) == tuple(c.strip() for c in STATE_COLUMNS.split(","))
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event row written with a transition. `message=None`: the document's new message;
@@ -243,7 +249,7 @@ _INLINE_ORIGINAL = (
 
 
 def transition(
-    session: Session,
+    conn: psycopg.Connection[Any],
     document_id: uuid.UUID,
     stage: Stage,
     *,
@@ -317,12 +323,12 @@ def transition(
         bind["text_content"] = text_content
     if inline_original:
         bind["inline_max"] = inline_original
-    result = session.connection().exec_driver_sql(_driver_sql("".join(parts)), bind)
-    row = result.mappings().one_or_none()
+    # Straight to the driver: a tuple row, no result metadata or session per statement.
+    row = conn.execute(_driver_sql("".join(parts)), bind, prepare=True).fetchone()
     if row is None:
         return None
-    doc = DocState(**{name: row[name] for name in DocState.__slots__})
-    created = row["event_at"]
+    doc = DocState(*row[:_STATE_WIDTH])
+    event_ids, created = row[_STATE_WIDTH], row[_STATE_WIDTH + 1]
     payloads = [
         payload(
             id=event_id,
@@ -337,14 +343,15 @@ def transition(
             actor=actor,
             created_at=created,
         )
-        for event_id, ev in zip(row["event_ids"] or [], events, strict=False)
+        for event_id, ev in zip(event_ids or [], events, strict=False)
     ]
+    extra = list(row[_STATE_WIDTH + 2 :])
     taxonomy = head = None
     if categorize_inputs:
-        taxonomy = {str(name): rule for name, rule in row["taxonomy"] or []}
-        raw = row["model_head"]
+        taxonomy = {str(name): rule for name, rule in extra.pop(0) or []}
+        raw = extra.pop(0)
         head = (int(raw[0]), int(raw[1]), list(raw[2] or [])) if raw else None
     original = None
-    if inline_original and row["original"] is not None:
-        original = [bytes(chunk) for chunk in row["original"]]
+    if inline_original and extra[0] is not None:
+        original = [bytes(chunk) for chunk in extra[0]]
     return Transitioned(doc, payloads, taxonomy, head, original)

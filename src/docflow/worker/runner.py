@@ -32,7 +32,7 @@ from docflow.pipeline.types import StageError, TransientError
 from docflow.worker.background import Heartbeat, publisher
 from docflow.worker.stages import SPECS, forget_carried, inline_original_bytes
 from docflow.worker.transitions import HOST, actor, finish, start
-from docflow.worker.uow import hot_session, unit_of_work
+from docflow.worker.uow import hot_connection, hot_session, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,9 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
 
     # No connection is held while a stage computes: one idle for a while is checked at
     # checkout (uow.PING_AFTER_IDLE), so a long stage survives a database restart.
-    with hot_session() as session:
+    with hot_connection() as conn:
         state = repo.transition(
-            session,
+            conn,
             document_id,
             stage,
             owner=owner,
@@ -117,11 +117,11 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
             categorize_inputs=stage is Stage.CATEGORIZE,
             inline_original=inline_original_bytes(stage),
         )
-        if state is None:
-            log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
-            return
-        publisher().publish(state.events)
-        inputs = _load(session, state, stage, owner)
+    if state is None:
+        log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
+        return
+    publisher().publish(state.events)
+    inputs = _load(state, stage, owner)
 
     while inputs is not _FAILED:
         started = time.perf_counter()
@@ -140,10 +140,10 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
             and target_queue == (queue or jobs.QUEUE)
         )
         after = finish(stage, outcome, elapsed_ms, following, chain, queue)
-        with hot_session() as session:
+        with hot_connection() as conn:
             # Completes the stage and, when chaining, claims the next one: one statement.
             done = repo.transition(
-                session,
+                conn,
                 document_id,
                 stage,
                 owner=owner,
@@ -155,30 +155,32 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
                 text_content=outcome.text,
                 categorize_inputs=chain and following is Stage.CATEGORIZE,
             )
-            if done is None:
-                log.info(
-                    "%s of %s finished but the claim is gone; result dropped",
-                    stage.value,
-                    document_id,
-                )
-                return
-            state = done
-            publisher().publish(progress + state.events)
-            if following is None:
-                return
-            if not chain:
-                publisher().drain()  # the next task's events must not overtake these
-                assert target_queue is not None
-                jobs.send(jobs.Job(jobs.stage_task(following), document_id, target_queue))
-                return
-            stage = following
-            inputs = _load(session, state, stage, owner)
+        if done is None:
+            log.info(
+                "%s of %s finished but the claim is gone; result dropped",
+                stage.value,
+                document_id,
+            )
+            return
+        state = done
+        publisher().publish(progress + state.events)
+        if following is None:
+            return
+        if not chain:
+            publisher().drain()  # the next task's events must not overtake these
+            assert target_queue is not None
+            jobs.send(jobs.Job(jobs.stage_task(following), document_id, target_queue))
+            return
+        stage = following
+        inputs = _load(state, stage, owner)
 
 
-def _load(session: Any, state: repo.Transitioned, stage: Stage, owner: str) -> Any:
-    """The stage's inputs; a file that cannot give them fails its document (_FAILED)."""
+def _load(state: repo.Transitioned, stage: Stage, owner: str) -> Any:
+    """The stage's inputs; a file that cannot give them fails its document (_FAILED). The
+    session connects only if the stage reads something the claim did not bring."""
     try:
-        return SPECS[stage].load(session, state)
+        with hot_session() as session:
+            return SPECS[stage].load(session, state)
     except StageError as exc:
         fail(state.doc.id, stage, owner, exc.message)
         return _FAILED

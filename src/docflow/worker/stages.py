@@ -21,6 +21,7 @@ from docflow.config import get_settings
 from docflow.documents import stage_repository as repo
 from docflow.documents.stage_repository import DocState, Transitioned
 from docflow.models import Stage
+from docflow.pipeline._source import Source
 from docflow.pipeline.analyze import analyze
 from docflow.pipeline.categorize import Classifier, categorize
 from docflow.pipeline.extract import extract_text
@@ -56,18 +57,23 @@ class StageSpec:
 
 
 class Original:
-    """A document's original, copied from storage to a private temporary file for one stage.
+    """A document's original for one stage: copied from storage to a private temporary file, or
+    the bytes themselves when the claim read a small one (the stages read both alike, and there
+    is no file to write, read back and remove).
 
-    `with original as path:` hands the stage the path and removes the file afterwards, whatever
-    happens; should the stage never get that far, the file goes when this object does.
+    `with original as source:` hands the stage the path (or bytes) and removes the file
+    afterwards, whatever happens; should the stage never get that far, the file goes when this
+    object does.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.remove = weakref.finalize(self, _unlink, path)
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.remove: Callable[[], object] = (
+            weakref.finalize(self, _unlink, source) if isinstance(source, Path) else _kept
+        )
 
-    def __enter__(self) -> Path:
-        return self.path
+    def __enter__(self) -> Source:
+        return self.source
 
     def __exit__(self, *_: object) -> None:
         self.remove()
@@ -123,6 +129,10 @@ def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def _kept() -> None:
+    """Bytes in memory: nothing to remove."""
+
+
 # What a task has just read or produced, for the stages it chains right after, so they need not
 # read back what is already in hand: the spooled original (validate -> extract) and the extracted
 # text (extract -> analyze -> categorize). One document; cleared when the task ends.
@@ -154,8 +164,8 @@ def _original(session: Session, doc: DocState) -> Original:
 def _load_validate(session: Session, state: Transitioned) -> tuple[Original, str, str | None]:
     doc = state.doc
     forget_carried()
-    if state.original is not None:  # read with the claim
-        original = spool_chunks(doc.id, state.original)
+    if state.original is not None:  # read with the claim (a small file): kept in memory
+        original = Original(b"".join(state.original))
     else:
         original = spool_original(session, doc.id)
     # Kept for extraction, should this task chain it; removed when the task ends otherwise.
@@ -165,7 +175,7 @@ def _load_validate(session: Session, state: Transitioned) -> tuple[Original, str
 
 def _validate(args: tuple[Original, str, str | None], _progress: ProgressCallback) -> Validation:
     original, filename, declared_type = args
-    return validate(original.path, filename, declared_type)
+    return validate(original.source, filename, declared_type)
 
 
 def _apply_validate(doc: DocState, result: Validation) -> Outcome:
@@ -185,8 +195,8 @@ def _load_extract(session: Session, state: Transitioned) -> tuple[Original, File
 
 def _extract(args: tuple[Original, FileKind], progress: ProgressCallback) -> Extraction:
     original, kind = args
-    with original as path:
-        return extract_text(path, kind, progress)
+    with original as source:
+        return extract_text(source, kind, progress)
 
 
 def _apply_extract(doc: DocState, result: Extraction) -> Outcome:

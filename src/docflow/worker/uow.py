@@ -1,5 +1,5 @@
 """Sessions for the worker: a unit of work (commit, then publish the events and send the tasks
-it queued), and the autocommit session of the stage hot path."""
+it queued), and the autocommit connection of the stage hot path."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
 from docflow import jobs
@@ -82,3 +83,24 @@ def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 def hot_session() -> Iterator[Session]:
     with Session(hot_engine(), expire_on_commit=False) as session:
         yield session
+
+
+@contextmanager
+def hot_connection() -> Iterator[psycopg.Connection[Any]]:
+    """The pooled psycopg connection itself, for the one-statement transitions: no Session, no
+    result metadata per statement. Driver errors come out as SQLAlchemy's (the tasks retry on
+    its OperationalError), and a connection the server dropped is discarded, not pooled."""
+    engine = hot_engine()
+    fairy = engine.raw_connection()
+    try:
+        yield cast("psycopg.Connection[Any]", fairy.driver_connection)
+    except psycopg.Error as exc:
+        dialect = engine.dialect
+        lost = dialect.is_disconnect(exc, fairy.dbapi_connection, None)  # type: ignore[arg-type]
+        if lost:
+            fairy.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=dialect
+        ) from exc
+    finally:
+        fairy.close()
