@@ -195,7 +195,8 @@ assert tuple(DocState.__slots__) == tuple(c.strip() for c in STATE_COLUMNS.split
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event row written with a transition. `message=None`: the document's new message;
-    `with_attempt`: its data gets the document's attempt count after the change."""
+    `with_attempt`: its data gets the document's attempt count after the change; `at`: when it
+    happened (ISO 8601), for a change written after the fact; None: the statement's time."""
 
     type: str
     status: str
@@ -204,6 +205,7 @@ class NewEvent:
     message: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     with_attempt: bool = False
+    at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,13 +277,15 @@ def transition(
         f" WHERE id = :document_id AND {_CLAIMABLE_SQL if claim else _OWNED_SQL}"
         f" RETURNING {STATE_COLUMNS}),",
         " e AS (INSERT INTO document_events"
-        " (document_id, owner_id, type, status, stage, progress, message, data, actor)"
+        " (document_id, owner_id, type, status, stage, progress, message, data, actor,"
+        " created_at)"
         " SELECT d.id, d.owner_id, v.type, v.status, v.stage, v.progress,"
         " coalesce(v.message, d.message),"
         " CASE WHEN v.with_attempt THEN v.data || jsonb_build_object('attempt', d.attempts)"
-        " ELSE v.data END, :actor"
+        " ELSE v.data END, :actor, coalesce(v.at, now())"
         " FROM d CROSS JOIN jsonb_to_recordset(CAST(:events AS jsonb)) AS v(ord int, type text,"
-        " status text, stage text, progress int, message text, data jsonb, with_attempt bool)"
+        " status text, stage text, progress int, message text, data jsonb, with_attempt bool,"
+        " at timestamptz)"
         " ORDER BY v.ord RETURNING id, created_at)",
     ]
     if text_content is not None:
@@ -292,7 +296,7 @@ def transition(
     parts.append(
         f" SELECT {', '.join(f'd.{c.strip()}' for c in STATE_COLUMNS.split(','))},"
         " (SELECT array_agg(e.id ORDER BY e.id) FROM e) AS event_ids,"
-        " (SELECT min(e.created_at) FROM e) AS event_at"
+        " (SELECT array_agg(e.created_at ORDER BY e.id) FROM e) AS event_at"
         f"{_CATEGORIZE_INPUTS if categorize_inputs else ''}"
         f"{_INLINE_ORIGINAL if inline_original else ''} FROM d"
     )
@@ -313,6 +317,7 @@ def transition(
                     "message": ev.message,
                     "data": ev.data,
                     "with_attempt": ev.with_attempt,
+                    "at": ev.at,
                 }
                 for index, ev in enumerate(events)
             ],
@@ -328,7 +333,7 @@ def transition(
     if row is None:
         return None
     doc = DocState(*row[:_STATE_WIDTH])
-    event_ids, created = row[_STATE_WIDTH], row[_STATE_WIDTH + 1]
+    event_ids, created = row[_STATE_WIDTH] or [], row[_STATE_WIDTH + 1] or []
     payloads = [
         payload(
             id=event_id,
@@ -341,9 +346,9 @@ def transition(
             message=doc.message if ev.message is None else ev.message,
             data={"attempt": doc.attempts, **ev.data} if ev.with_attempt else ev.data,
             actor=actor,
-            created_at=created,
+            created_at=at,
         )
-        for event_id, ev in zip(event_ids or [], events, strict=False)
+        for event_id, at, ev in zip(event_ids, created, events, strict=False)
     ]
     extra = list(row[_STATE_WIDTH + 2 :])
     taxonomy = head = None

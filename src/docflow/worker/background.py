@@ -94,10 +94,20 @@ class Heartbeat:
     longer than a third of the lease: most stages take milliseconds and cost no thread and no
     statement."""
 
-    def __init__(self, document_id: uuid.UUID, owner: str, lease: int) -> None:
+    def __init__(
+        self,
+        document_id: uuid.UUID,
+        owner: str,
+        lease: int,
+        settle: Callable[[], bool] | None = None,
+    ) -> None:
         self.document_id, self.owner, self.lease = document_id, owner, lease
         self.lost = threading.Event()
         self.due = 0.0
+        # Commits what the task holds back (held.Chain.flush; False: the claim is gone),
+        # once the stage has run a while: a stage that takes long shows its start meanwhile.
+        self.settle = settle or _settled
+        self.settle_due = time.monotonic() + SETTLE_AFTER if settle else float("inf")
 
     def __enter__(self) -> Heartbeat:
         _keeper().add(self)
@@ -117,9 +127,27 @@ class Heartbeat:
         if not still_ours:
             self.lost.set()
 
+    def settle_held(self) -> None:
+        """Commit and publish what the task holds back (any thread; at once if nothing is)."""
+        self.settle_due = float("inf")
+        try:
+            if not self.settle():
+                self.lost.set()
+        except Exception:  # a blip: the task commits it with its next statement
+            log.warning("holding back %s: commit failed", self.document_id, exc_info=True)
+
+
+def _settled() -> bool:
+    return True
+
+
+# How long a stage runs before what its task held back is committed without waiting for it
+# (by the stage's own progress report, or by the lease keeper's next tick).
+SETTLE_AFTER = 0.02
+
 
 class _LeaseKeeper:
-    TICK = 0.25
+    TICK = 0.1
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -150,10 +178,14 @@ class _LeaseKeeper:
             time.sleep(self.TICK)
             now = time.monotonic()
             with self._lock:
-                due = [hb for hb in self._beats.values() if hb.due <= now and not hb.lost.is_set()]
-            for heartbeat in due:
-                heartbeat.beat()
-                heartbeat.due = time.monotonic() + _interval(heartbeat.lease)
+                beats = list(self._beats.values())
+            for heartbeat in beats:
+                if heartbeat.settle_due <= now:
+                    heartbeat.settle_held()
+            for heartbeat in beats:
+                if heartbeat.due <= now and not heartbeat.lost.is_set():
+                    heartbeat.beat()
+                    heartbeat.due = time.monotonic() + _interval(heartbeat.lease)
 
 
 def _interval(lease: int) -> float:

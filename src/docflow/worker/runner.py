@@ -30,8 +30,9 @@ from docflow.events.log import payload, record
 from docflow.models import Document, Stage
 from docflow.pipeline.types import StageError, TransientError
 from docflow.worker.background import Heartbeat, publisher
+from docflow.worker.held import Chain
 from docflow.worker.stages import SPECS, forget_carried, inline_original_bytes
-from docflow.worker.transitions import HOST, actor, finish, start
+from docflow.worker.transitions import HOST, Step, actor, finish, start
 from docflow.worker.uow import hot_connection, hot_session, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,16 @@ class Progress:
             )
         ]
         now = time.monotonic()
+        if now >= self.heartbeat.settle_due:
+            # A stage that reports progress commits what was held back as soon as it has run a
+            # while (the lease keeper does so for the others), and always before its progress.
+            self.heartbeat.settle_held()
+            if self.heartbeat.lost.is_set():
+                raise ClaimLost
         if now - self._last < 0.1:
             return
         self._last = now
+        self.heartbeat.settle_held()
         publisher().publish(self.take())
 
     def take(self) -> list[dict[str, Any]]:
@@ -105,6 +113,7 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
 
     # No connection is held while a stage computes: one idle for a while is checked at
     # checkout (uow.PING_AFTER_IDLE), so a long stage survives a database restart.
+    claim = start(stage, queue, fresh=True)
     with hot_connection() as conn:
         state = repo.transition(
             conn,
@@ -113,19 +122,22 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
             owner=owner,
             actor=actor(),
             claim=True,
-            **start(stage, queue, fresh=True),
-            categorize_inputs=stage is Stage.CATEGORIZE,
+            **claim,
+            # Read now, so that a fast chain reaches categorization without another statement.
+            categorize_inputs=True,
             inline_original=inline_original_bytes(stage),
         )
     if state is None:
         log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
         return
     publisher().publish(state.events)
-    inputs = _load(state, stage, owner)
+    chain = Chain(document_id, owner, state)
+    started_at = claim["params"]["started_at"]
+    inputs = _load(state, stage, owner, chain)
 
     while inputs is not _FAILED:
         started = time.perf_counter()
-        result, progress = _compute(state.doc, stage, owner, inputs, own_task=stage is first)
+        result, progress = _compute(state.doc, stage, owner, inputs, chain, own_task=stage is first)
         if result is _FAILED:
             return
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -134,27 +146,22 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
         # Validation has just set the kind that routes extraction.
         kind = outcome.params.get("kind", state.doc.kind)
         target_queue = jobs.queue_for(following, kind, state.doc.size_bytes) if following else None
-        chain = (
+        chaining = (
             following is not None
             and time.monotonic() - task_started < CHAIN_SECONDS
             and target_queue == (queue or jobs.QUEUE)
         )
-        after = finish(stage, outcome, elapsed_ms, following, chain, queue)
-        with hot_connection() as conn:
-            # Completes the stage and, when chaining, claims the next one: one statement.
-            done = repo.transition(
-                conn,
-                document_id,
-                stage,
-                owner=owner,
-                actor=actor(),
-                claim=False,
-                sets={**outcome.sets, **after["sets"]},
-                params={**outcome.params, **after["params"]},
-                events=after["events"],
-                text_content=outcome.text,
-                categorize_inputs=chain and following is Stage.CATEGORIZE,
-            )
+        after = finish(stage, outcome, elapsed_ms, following, chaining, queue)
+        step = Step(stage, outcome, elapsed_ms, after, started_at, progress)
+        if chaining:
+            assert following is not None
+            started_at = after["params"]["started_at"]
+            held = chain.hold(step, state, following)
+            if held is not None:
+                state, stage = held, following
+                inputs = _load(state, stage, owner, chain)
+                continue
+        done = chain.commit(step, categorize_inputs=chaining and following is Stage.CATEGORIZE)
         if done is None:
             log.info(
                 "%s of %s finished but the claim is gone; result dropped",
@@ -163,25 +170,25 @@ def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | 
             )
             return
         state = done
-        publisher().publish(progress + state.events)
         if following is None:
             return
-        if not chain:
+        if not chaining:
             publisher().drain()  # the next task's events must not overtake these
             assert target_queue is not None
             jobs.send(jobs.Job(jobs.stage_task(following), document_id, target_queue))
             return
         stage = following
-        inputs = _load(state, stage, owner)
+        inputs = _load(state, stage, owner, chain)
 
 
-def _load(state: repo.Transitioned, stage: Stage, owner: str) -> Any:
+def _load(state: repo.Transitioned, stage: Stage, owner: str, chain: Chain) -> Any:
     """The stage's inputs; a file that cannot give them fails its document (_FAILED). The
     session connects only if the stage reads something the claim did not bring."""
     try:
         with hot_session() as session:
             return SPECS[stage].load(session, state)
     except StageError as exc:
+        chain.flush()  # the failure is recorded against the stage the row is at
         fail(state.doc.id, stage, owner, exc.message)
         return _FAILED
 
@@ -194,20 +201,26 @@ _FAILED: Any = _Failed()
 
 
 def _compute(
-    doc: DocState, stage: Stage, owner: str, inputs: Any, *, own_task: bool
+    doc: DocState, stage: Stage, owner: str, inputs: Any, chain: Chain, *, own_task: bool
 ) -> tuple[Any, list[dict[str, Any]]]:
     """The pure stage under a heartbeat lease: (result, progress events not yet published); a
-    failure is recorded and _FAILED returned.
+    failure is recorded (after what the chain holds back) and _FAILED returned.
 
     A transient error retries the stage: through Celery's retry when it is this task's own
     stage, through a fresh task of its own when this task reached it by chaining."""
     settings = get_settings()
     verb = STAGE_VERBS[stage]
     document_id = doc.id
-    with Heartbeat(document_id, owner, settings.lease_seconds) as heartbeat:
+    with Heartbeat(document_id, owner, settings.lease_seconds, chain.flush) as heartbeat:
         progress = Progress(doc, stage, heartbeat)
         try:
-            return SPECS[stage].compute(inputs, progress), progress.take()
+            try:
+                return SPECS[stage].compute(inputs, progress), progress.take()
+            except ClaimLost:
+                raise
+            except BaseException:
+                chain.flush()  # each outcome below is recorded against the stage the row is at
+                raise
         except ClaimLost:
             log.info("%s of %s abandoned: the document changed hands", stage.value, document_id)
         except StageError as exc:

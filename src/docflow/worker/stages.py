@@ -10,7 +10,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,14 @@ from docflow.storage import get_storage
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a finished stage writes: columns (name -> SQL expression over `params`), the data of
-    its `stage.completed` event, and for extraction the text."""
+    its `stage.completed` event, and for extraction the text. `state`: the DocState fields it
+    changes that a later stage reads, for one that runs before this outcome is committed."""
 
     sets: dict[str, str]
     params: dict[str, Any]
     data: dict[str, Any]
     text: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +185,7 @@ def _apply_validate(doc: DocState, result: Validation) -> Outcome:
         {"kind": ":kind", "content_type": ":content_type"},
         {"kind": result.kind.value, "content_type": result.content_type},
         {"kind": result.kind.value, "content_type": result.content_type},
+        state={"kind": result.kind.value},
     )
 
 
@@ -220,6 +223,8 @@ def _apply_extract(doc: DocState, result: Extraction) -> Outcome:
 
 
 def _apply_analyze(doc: DocState, result: Analysis) -> Outcome:
+    keywords = json.dumps(list(result.keywords))
+    fields = json.dumps(dict(result.fields), default=str)
     return Outcome(
         {
             "language": ":language",
@@ -234,10 +239,19 @@ def _apply_analyze(doc: DocState, result: Analysis) -> Outcome:
             "word_count": result.word_count,
             "reading_time_minutes": result.reading_time_minutes,
             "summary": result.summary,
-            "keywords": json.dumps(list(result.keywords)),
-            "fields": json.dumps(dict(result.fields), default=str),
+            "keywords": keywords,
+            "fields": fields,
         },
         {"language": result.language, "word_count": result.word_count},
+        # As categorization would read them back from the row (JSON both ways).
+        state={
+            "language": result.language,
+            "word_count": result.word_count,
+            "reading_time_minutes": result.reading_time_minutes,
+            "summary": result.summary,
+            "keywords": json.loads(keywords),
+            "fields": json.loads(fields),
+        },
     )
 
 

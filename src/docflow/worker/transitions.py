@@ -1,10 +1,12 @@
 """What each state change of the stage path writes: the columns, parameters and events that
-`stage_repository.transition` turns into one statement."""
+`stage_repository.transition` turns into one statement (several changes held in a row: `merged`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,3 +152,68 @@ def finish(
 
 def iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A finished stage on its way to the database: its outcome, what `finish` made of it, when
+    it started, and its live progress not yet published."""
+
+    stage: Stage
+    outcome: Any
+    elapsed_ms: float
+    after: dict[str, Any]
+    started_at: str
+    progress: list[dict[str, Any]]
+
+
+def merged(steps: list[Step]) -> dict[str, Any]:
+    """One statement for stages finished in a row while their writes were held: each held
+    stage's events as its own statement would have written them (its message, attempt and
+    time), the row as the last stage leaves it, and every stage's timings.
+
+    A held stage always chained the next (`finish(..., chain=True)`), so the row it would have
+    left carried the next stage's start message and a first attempt."""
+    *held, last = steps
+    sets: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    for step in steps:
+        sets.update(step.outcome.sets)
+        params.update(step.outcome.params)
+    sets.update(last.after["sets"])
+    params.update(last.after["params"])
+    timings: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        timings[step.stage.value] = {
+            "started_at": step.started_at,
+            "finished_at": step.after["params"]["finished_at"],
+            "duration_ms": _json_number(step.elapsed_ms),
+        }
+    if "start_stage" in last.after["params"]:
+        timings[last.after["params"]["start_stage"]] = {
+            "started_at": last.after["params"]["started_at"]
+        }
+    # Each entry is whole (a start replaces its stage's entry, a finish completes it).
+    sets["timings"] = "coalesce(timings, '{}'::jsonb) || CAST(:timings AS jsonb)"
+    params["timings"] = json.dumps(timings)
+    events = [event for step in held for event in _as_written(step)]
+    return {"sets": sets, "params": params, "events": events + last.after["events"]}
+
+
+def _as_written(step: Step) -> list[repo.NewEvent]:
+    params = step.after["params"]
+    return [
+        replace(
+            event,
+            message=params["start_message"] if event.message is None else event.message,
+            data={"attempt": 1, **event.data} if event.with_attempt else event.data,
+            with_attempt=False,
+            at=params["finished_at"] if event.stage == step.stage.value else params["started_at"],
+        )
+        for event in step.after["events"]
+    ]
+
+
+def _json_number(value: float) -> float | int:
+    """As PostgreSQL turns a double precision into JSON: 12.0 is 12."""
+    return int(value) if float(value).is_integer() else value
