@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import lru_cache
 from typing import Any
@@ -11,14 +10,10 @@ import redis
 import redis.asyncio as aioredis
 
 from docflow.config import get_settings
-from docflow.events.log import event_payload
+from docflow.events.log import encode, event_payload
 from docflow.models import DocumentEvent
 
 log = logging.getLogger(__name__)
-
-
-def _encode(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), default=str)
 
 
 @lru_cache
@@ -42,7 +37,7 @@ def publish_sync(payloads: list[dict[str, Any]]) -> None:
     try:
         pipe = sync_client().pipeline(transaction=False)
         for payload in payloads:
-            pipe.publish(channel, _encode(payload))
+            pipe.publish(channel, encode(payload))
         pipe.execute()
     except redis.RedisError:
         log.warning("event publish failed; streams will catch up from the log")
@@ -55,7 +50,7 @@ async def publish_async(payloads: list[dict[str, Any]]) -> None:
     try:
         async with async_client().pipeline(transaction=False) as pipe:
             for payload in payloads:
-                pipe.publish(channel, _encode(payload))
+                pipe.publish(channel, encode(payload))
             await pipe.execute()
     except (redis.RedisError, OSError):
         log.warning("event publish failed; streams will catch up from the log")
