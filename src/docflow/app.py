@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -98,7 +99,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode()[:64]
-        request_id = incoming if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        request_id = incoming if incoming.replace("-", "").isalnum() else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         token = docflow_logging.request_id_var.set(request_id)
 

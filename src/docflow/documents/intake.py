@@ -59,22 +59,37 @@ class _Writer:
             task = asyncio.get_running_loop().create_task(self._drain(), name="upload-intake")
             self.running.add(task)
             task.add_done_callback(self.running.discard)
-        # Shielded: a client that hangs up does not take its upload out of a batch mid-write.
-        return await asyncio.shield(future)
+        # A client that hangs up cancels only its wait: its upload stays in its batch, and the
+        # writer passes over the cancelled future when it answers.
+        return await future
+
+    def _take(self) -> list[Waiting]:
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        return batch
 
     async def _drain(self) -> None:
         while self.pending:
-            batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
-            await self._write(batch)
+            try:
+                async with async_engine().connect() as conn:
+                    driver = await repo.driver(conn)
+                    # One connection for this writer's batches while uploads keep coming (a
+                    # checkout costs about as much CPU as the statement); a batch that failed
+                    # ends it, and the next batch takes a fresh connection.
+                    while self.pending and await self._write(driver, self._take()):
+                        pass
+            except Exception as exc:  # no connection to be had: this batch fails, not all
+                for _, future in self._take():
+                    _settle(future, exc=exc)
 
-    async def _write(self, batch: list[Waiting]) -> None:
+    async def _write(self, driver: Any, batch: list[Waiting]) -> bool:
+        """Insert, answer and announce one batch; False when its statement failed."""
         uploads = [upload for upload, _ in batch]
         try:
-            inserted = await _insert(uploads)
+            inserted = await _insert(driver, uploads)
         except Exception as exc:
             for _, future in batch:
                 _settle(future, exc=exc)
-            return
+            return False
         written = [o for o in inserted.values() if not isinstance(o, BaseException)]
         tasks = [_validate_task(doc) for doc, _ in written]
         jobs.count_sent(tasks)  # so the next upload's place in the queue counts these
@@ -87,7 +102,7 @@ class _Writer:
         # Answered first: committed is what an upload promises. The announcement only tells the
         # streams and the workers sooner than replay and the reaper would.
         if not written:
-            return
+            return True
         try:
             events = [_uploaded_payload(doc, event) for doc, event in written]
             if jobs.shares_events_redis():  # events and tasks in one round trip
@@ -99,6 +114,7 @@ class _Writer:
             log.exception(
                 "announcing %d uploads failed; replay and the reaper cover it", len(written)
             )
+        return True
 
 
 def _validate_task(doc: dict[str, Any]) -> jobs.Job:
@@ -106,22 +122,23 @@ def _validate_task(doc: dict[str, Any]) -> jobs.Job:
     return jobs.Job(jobs.stage_task(Stage.VALIDATE), doc["id"], queue)
 
 
-async def _insert(uploads: list[WholeUpload]) -> dict[uuid.UUID, Inserted | BaseException]:
-    async with async_engine().connect() as conn:
+async def _insert(
+    driver: Any, uploads: list[WholeUpload]
+) -> dict[uuid.UUID, Inserted | BaseException]:
+    try:
+        return dict(await repo.insert_whole(driver, uploads))
+    except asyncpg.PostgresError:
+        if len(uploads) == 1:
+            raise
+    # Something in the batch was refused: find it, and write the others.
+    log.warning("a batch of %d uploads failed; writing them one by one", len(uploads))
+    outcome: dict[uuid.UUID, Inserted | BaseException] = {}
+    for upload in uploads:
         try:
-            return dict(await repo.insert_whole(conn, uploads))
-        except asyncpg.PostgresError:
-            if len(uploads) == 1:
-                raise
-        # Something in the batch was refused: find it, and write the others.
-        log.warning("a batch of %d uploads failed; writing them one by one", len(uploads))
-        outcome: dict[uuid.UUID, Inserted | BaseException] = {}
-        for upload in uploads:
-            try:
-                outcome.update(await repo.insert_whole(conn, [upload]))
-            except asyncpg.PostgresError as exc:
-                outcome[upload.id] = exc
-        return outcome
+            outcome.update(await repo.insert_whole(driver, [upload]))
+        except asyncpg.PostgresError as exc:
+            outcome[upload.id] = exc
+    return outcome
 
 
 def _uploaded_payload(doc: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:

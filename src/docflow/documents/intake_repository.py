@@ -94,11 +94,9 @@ class WholeUpload:
 Inserted = tuple[dict[str, Any], dict[str, Any]]  # the document's row, its event's columns
 
 
-async def insert_whole(
-    conn: AsyncConnection, uploads: list[WholeUpload]
-) -> dict[uuid.UUID, Inserted]:
-    """Insert the uploads that may be inserted; the result has an entry for each of those."""
-    driver = await _driver(conn)
+async def insert_whole(driver: Any, uploads: list[WholeUpload]) -> dict[uuid.UUID, Inserted]:
+    """Insert the uploads that may be inserted; the result has an entry for each of those.
+    `driver`: a pooled connection's asyncpg connection (`driver`)."""
     rows = await driver.fetch(
         INSERT_WHOLE,
         [u.id for u in uploads],
@@ -126,11 +124,11 @@ async def insert_whole(
 async def by_idempotency_key(
     conn: AsyncConnection, owner_id: uuid.UUID, key: str
 ) -> dict[str, Any] | None:
-    row = await (await _driver(conn)).fetchrow(BY_IDEMPOTENCY_KEY, owner_id, key)
+    row = await (await driver(conn)).fetchrow(BY_IDEMPOTENCY_KEY, owner_id, key)
     return dict(row) if row is not None else None
 
 
-async def _driver(conn: AsyncConnection) -> Any:
+async def driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under a pooled SQLAlchemy connection. Statements sent on it
     directly autocommit: SQLAlchemy has begun no transaction on it."""
     raw = await conn.get_raw_connection()

@@ -74,6 +74,10 @@ async def upload(
     if idempotency_key is not None and len(idempotency_key) > 255:
         raise AppError("The Idempotency-Key header is too long (255 characters at most).")
     filename = sanitize_filename(file.filename)
+    if file.whole is not None and len(file.whole) <= SNIFF_BYTES:  # the body came in one piece
+        _check_size(settings, len(file.whole))
+        sniff_upload(file.whole, complete=True, filename=filename, declared_type=file.content_type)
+        return await _upload_whole(settings, owner_id, filename, file, file.whole, idempotency_key)
     chunks = aiter(file.chunks())
     head = bytearray()
     exhausted = False
