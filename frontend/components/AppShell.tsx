@@ -8,9 +8,13 @@ import { useEffect, useState, type ReactNode } from "react";
 import { ErrorNotice } from "@/components/ui";
 import { isReviewer, useMe } from "@/hooks/useMe";
 import { ApiError } from "@/lib/api/errors";
+import { setSessionExpiredHandler } from "@/lib/api/session";
 import { CSRF_HEADER, csrfToken } from "@/lib/cookies";
 
 export async function signOut(): Promise<void> {
+  // Requests and streams still open see 401s once the session is gone; they must not send the
+  // user to "session expired" instead: the sign-out decides where to go.
+  setSessionExpiredHandler(() => {});
   const token = csrfToken();
   try {
     await fetch("/api/v1/auth/logout", {
