@@ -74,25 +74,12 @@ async def upload(
     if idempotency_key is not None and len(idempotency_key) > 255:
         raise AppError("The Idempotency-Key header is too long (255 characters at most).")
     filename = sanitize_filename(file.filename)
-    if file.whole is not None and len(file.whole) <= SNIFF_BYTES:  # the body came in one piece
-        _check_size(settings, len(file.whole))
-        sniff_upload(file.whole, complete=True, filename=filename, declared_type=file.content_type)
-        return await _upload_whole(settings, owner_id, filename, file, file.whole, idempotency_key)
     chunks = aiter(file.chunks())
-    head = bytearray()
-    exhausted = False
-    while len(head) < SNIFF_BYTES:
-        chunk = await anext(chunks, None)
-        if chunk is None:
-            exhausted = True
-            break
-        head += chunk
-        _check_size(settings, len(head))
-    sniff_upload(
-        bytes(head), complete=exhausted, filename=filename, declared_type=file.content_type
-    )
+    head, exhausted = await _head(settings, file, chunks)
+    first = bytes(head)
+    sniff_upload(first, complete=exhausted, filename=filename, declared_type=file.content_type)
     if exhausted:
-        return await _upload_whole(settings, owner_id, filename, file, bytes(head), idempotency_key)
+        return await _upload_whole(settings, owner_id, filename, file, first, idempotency_key)
     async with unit_of_work() as session:
         user = await UserRepository(session).get(owner_id)
         if user is None or not user.is_active:
@@ -100,6 +87,23 @@ async def upload(
         return await _upload_streamed(
             session, settings, user, filename, file, head, chunks, idempotency_key
         )
+
+
+async def _head(
+    settings: Settings, file: IncomingFile, chunks: AsyncIterator[bytes]
+) -> tuple[bytearray, bool]:
+    """The file's first SNIFF_BYTES (all of it when shorter), and whether that is all of it."""
+    if file.whole is not None and len(file.whole) <= SNIFF_BYTES:  # the body came in one piece
+        _check_size(settings, len(file.whole))
+        return bytearray(file.whole), True
+    head = bytearray()
+    while len(head) < SNIFF_BYTES:
+        chunk = await anext(chunks, None)
+        if chunk is None:
+            return head, True
+        head += chunk
+        _check_size(settings, len(head))
+    return head, False
 
 
 async def _upload_whole(
