@@ -7,6 +7,7 @@ of each response.
 
     python bench/_loadgen.py requests --port P --request FILE --connections 32 --seconds 10
     python bench/_loadgen.py streams --port P --request-template FILE --count 5000 ...
+    python bench/_loadgen.py open-loop --port P --requests FILE --rate 400 --connections 64
 """
 
 from __future__ import annotations
@@ -87,6 +88,85 @@ async def closed_loop(
     }
 
 
+def pack_requests(requests: list[bytes]) -> bytes:
+    """Requests for `open-loop`, one file: each as an 8-byte length and its bytes."""
+    return b"".join(len(r).to_bytes(8, "big") + r for r in requests)
+
+
+def unpack_requests(data: bytes) -> list[bytes]:
+    requests, at = [], 0
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 8], "big")
+        requests.append(data[at + 8 : at + 8 + size])
+        at += 8 + size
+    return requests
+
+
+async def open_loop(
+    port: int, requests: list[bytes], rate: float, connections: int
+) -> dict[str, object]:
+    """Request i is due at start + i / rate, whatever the answers so far (no coordinated
+    omission): it goes out on an idle keep-alive connection, or a new one while fewer than
+    `connections` are open; `worst_lag_ms` says how late the latest one left."""
+    statuses: dict[int, int] = {}
+    errors = 0
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    opened = 0
+    freed = asyncio.Event()
+    worst = 0.0
+    pending: set[asyncio.Task[None]] = set()
+
+    Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+    async def one(request: bytes, conn: Connection | None) -> None:
+        nonlocal errors, opened
+        writer = None
+        try:
+            if conn is None:
+                conn = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = conn
+            writer.write(request)
+            status, _ = await read_response(reader)
+            statuses[status] = statuses.get(status, 0) + 1
+            idle.append(conn)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            errors += 1
+            opened -= 1
+            if writer is not None:
+                writer.close()
+        freed.set()
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for index, request in enumerate(requests):
+        due = start + index / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        while not idle and opened >= connections:
+            freed.clear()
+            await freed.wait()
+        worst = max(worst, loop.time() - due)
+        conn = idle.pop() if idle else None
+        if conn is None:
+            opened += 1
+        task = asyncio.create_task(one(request, conn))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    while pending:
+        await asyncio.gather(*list(pending))
+    sent_seconds = loop.time() - start
+    for _, writer in idle:
+        writer.close()
+    return {
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "errors": errors,
+        "worst_lag_ms": worst * 1000,
+        "seconds": sent_seconds,
+        "connections": opened,
+    }
+
+
 async def hold_streams(
     port: int,
     template: str,
@@ -164,13 +244,15 @@ async def hold_streams(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["requests", "streams"])
+    parser.add_argument("mode", choices=["requests", "streams", "open-loop"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--request", help="file holding the raw request bytes")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--request-template", help="raw request with {path}")
+    parser.add_argument("--requests", help="file of length-prefixed requests (open-loop)")
+    parser.add_argument("--rate", type=float, default=100, help="requests/s (open-loop)")
     parser.add_argument("--targets", help="file with one path per line")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--parallel", type=int, default=64)
@@ -181,7 +263,11 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    if args.mode == "requests":
+    if args.mode == "open-loop":
+        with open(args.requests, "rb") as handle:
+            requests = unpack_requests(handle.read())
+        result = asyncio.run(open_loop(args.port, requests, args.rate, args.connections))
+    elif args.mode == "requests":
         with open(args.request, "rb") as handle:
             request = handle.read()
         result = asyncio.run(

@@ -24,11 +24,18 @@ from _rig import BENCH, Result, fmt, median, rig
 BOUNDARY = "----docflowbench7MA4YWxkTrZu0gW"
 
 
-def multipart_request(path: str, port: int, token: str | None, body_text: bytes) -> bytes:
+def multipart_request(
+    path: str,
+    port: int,
+    token: str | None,
+    body_text: bytes,
+    filename: str = "note.txt",
+    content_type: str = "text/plain",
+) -> bytes:
     body = (
         (
             f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="note.txt"\r\nContent-Type: text/plain\r\n\r\n'
+            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
         ).encode()
         + body_text
         + f"\r\n--{BOUNDARY}--\r\n".encode()

@@ -100,7 +100,7 @@ def main() -> None:
         "extract": lambda: extract(quick),
         "latency": lambda: bench_latency.run(200, 4 if quick else 8),
         "upload": lambda: bench_upload.run(5 if quick else 8, 2 if quick else 3),
-        "pipeline": lambda: bench_pipeline.run(1000 if full else (90 if quick else 240)),
+        "pipeline": lambda: bench_pipeline.run(240 if quick else 1000),
         "streams": lambda: bench_streams.run(
             [2000, 5000, 10_000] if full else ([300, 800] if quick else [1200, 10_000])
         ),
