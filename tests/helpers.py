@@ -130,6 +130,19 @@ async def wait_status(
         await asyncio.sleep(0.2)
 
 
+def wait_api(base_url: str, timeout: float = 60) -> None:
+    """Until the API answers its liveness check (an API with no worker is never ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("api did not come up")
+
+
 def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()

@@ -28,6 +28,7 @@ from docflow import logging as docflow_logging
 from docflow.auth.router import router as auth_router
 from docflow.categories.router import router as categories_router
 from docflow.config import Settings, get_settings
+from docflow.documents import intake
 from docflow.documents.router import router as documents_router
 from docflow.documents.router import upload as upload_endpoint
 from docflow.errors import AppError
@@ -229,6 +230,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await intake.flush()  # tasks still lingering for company go out before we stop
         await hub.stop()
 
 

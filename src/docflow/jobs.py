@@ -32,10 +32,20 @@ QUEUE = "documents"
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """A task by name. A stage task names its document, and `more` documents it runs after
+    that one, in order (the upload intake merges the tasks of a backlog into one message)."""
+
     task: str
     document_id: uuid.UUID | None
     queue: str = QUEUE
     kwargs: dict[str, Any] = field(default_factory=dict)
+    more: tuple[uuid.UUID, ...] = ()
+
+    @property
+    def args(self) -> list[str]:
+        if self.document_id is None:
+            return []
+        return [str(self.document_id), *(str(more) for more in self.more)]
 
 
 def stage_task(stage: Stage | str) -> str:
@@ -120,8 +130,7 @@ def sender() -> Celery:
 def send(job: Job) -> bool:
     """Send one task through Celery's producer (blocking: call it from a thread in the API)."""
     try:
-        args = [str(job.document_id)] if job.document_id is not None else []
-        sender().send_task(job.task, args=args, kwargs=job.kwargs, queue=job.queue)
+        sender().send_task(job.task, args=job.args, kwargs=job.kwargs, queue=job.queue)
         _sent_since[job.queue] = _sent_since.get(job.queue, 0) + 1
     except Exception:  # the broker is a hint; the reaper covers a lost send
         log.warning("could not enqueue %s for %s; the reaper will retry", job.task, job.document_id)
@@ -130,7 +139,7 @@ def send(job: Job) -> bool:
 
 
 def count_sent(jobs: list[Job]) -> None:
-    """Count tasks about to be sent in the queue depth this process reports (`backlog`)."""
+    """Count messages about to be sent in the queue depth this process reports (`backlog`)."""
     for job in jobs:
         _sent_since[job.queue] = _sent_since.get(job.queue, 0) + 1
 
@@ -182,12 +191,14 @@ def _message(job: Job) -> str:
     task_id = str(uuid.uuid4())
     if job.document_id is not None and not job.kwargs:  # a stage task: fill in the skeleton
         pieces, body_head, body_tail = _skeleton(job.task, job.queue)
-        document_id = str(job.document_id)
+        args = job.args
+        # The ids as json.dumps writes a list of strings (uuids need no escaping).
+        listed = '", "'.join(args)
         values = {
             _ID: task_id,
             _TAG: str(uuid.uuid4()),
-            _ARGSREPR: repr([document_id]),
-            _BODY: base64.b64encode(f"{body_head}{document_id}{body_tail}".encode()).decode(),
+            _ARGSREPR: repr(args),
+            _BODY: base64.b64encode(f"{body_head}{listed}{body_tail}".encode()).decode(),
         }
         return "".join([values[p] if i % 2 else p for i, p in enumerate(pieces)])
     return _envelope(job, task_id, str(uuid.uuid4()))
@@ -198,7 +209,7 @@ def _envelope(
 ) -> str:
     """The message as kombu's Redis transport stores it (`body`: the base64 body, if given)."""
     headers, properties, embed = _template(job.task)
-    args = [str(job.document_id)] if job.document_id is not None else []
+    args = job.args
     if body is None:
         body = base64.b64encode(json.dumps([args, job.kwargs, embed]).encode()).decode()
     return json.dumps(

@@ -11,11 +11,11 @@ import time
 import httpx
 import pytest
 
-from tests.faults.conftest import Rig, wait_api
+from tests.faults.conftest import Rig
 from tests.faults.invariants import check
 from tests.faults.test_worker_loss import _client, _upload, _wait_settled
 from tests.fixtures.files import SAMPLE_TEXTS, make_image_only_pdf, make_pdf
-from tests.helpers import follow
+from tests.helpers import follow, wait_api
 
 TEXT = SAMPLE_TEXTS["invoice"].encode()
 

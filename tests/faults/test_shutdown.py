@@ -9,10 +9,11 @@ import time
 
 import httpx
 
-from tests.faults.conftest import Rig, wait_api
+from tests.faults.conftest import Rig
 from tests.faults.invariants import check
 from tests.faults.test_worker_loss import _client, _upload, _wait_settled
 from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
+from tests.helpers import wait_api
 
 
 def test_api_stop_closes_streams_with_a_retry_hint(rig: Rig) -> None:

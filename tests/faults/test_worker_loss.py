@@ -9,9 +9,10 @@ import time
 
 import httpx
 
-from tests.faults.conftest import PASSWORD, Rig, kill_group, wait_api
+from tests.faults.conftest import PASSWORD, Rig, kill_group
 from tests.faults.invariants import check
 from tests.fixtures.files import SAMPLE_TEXTS, make_pdf
+from tests.helpers import wait_api
 
 
 def _client(base_url: str) -> tuple[httpx.Client, dict[str, str]]:

@@ -145,16 +145,27 @@ def test_tasks_sent_from_the_event_loop_are_what_celery_itself_sends(stack: Stac
     queue = f"probe-{uuid.uuid4().hex[:8]}"
     document_id = uuid.uuid4()
     job = jobs.Job("documents.validate", document_id, queue)
-    asyncio.run(jobs.send_async([job, jobs.Job("documents.validate", uuid.uuid4(), queue)]))
+    # A backlog's tasks share a message that names several documents (documents/intake.py).
+    several = jobs.Job("documents.validate", uuid.uuid4(), queue, more=(uuid.uuid4(), uuid.uuid4()))
+    asyncio.run(
+        jobs.send_async([job, jobs.Job("documents.validate", uuid.uuid4(), queue), several])
+    )
     jobs.send(job)
+    jobs.send(several)
     client = redis.Redis.from_url(stack.infra.redis_url)
     key = f"{settings.redis_namespace}:{queue}"
     try:
-        ours, second, celerys = (json.loads(client.rpop(key)) for _ in range(3))  # type: ignore[arg-type]
+        ours, second, ours_several, celerys, celerys_several = (
+            json.loads(client.rpop(key))  # type: ignore[arg-type]
+            for _ in range(5)
+        )
     finally:
         client.delete(key)
     assert ours["headers"]["argsrepr"] == repr([str(document_id)])  # first in, first out
     assert base64.b64decode(ours["body"]) == base64.b64decode(celerys["body"])
+    assert base64.b64decode(ours_several["body"]) == base64.b64decode(celerys_several["body"])
+    assert json.loads(base64.b64decode(ours_several["body"]))[0] == several.args
+    assert ours_several["headers"]["argsrepr"] == celerys_several["headers"]["argsrepr"]
     own = {"id", "root_id", "correlation_id", "delivery_tag", "origin", "reply_to"}
 
     def shape(message: dict[str, object]) -> dict[str, object]:

@@ -8,7 +8,6 @@ documents no worker is told about.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -20,15 +19,15 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select
 
 from docflow.config import get_settings
-from docflow.db import sync_session_factory
-from docflow.models import Document, DocumentBlob, DocumentEvent, Stage, User
+from docflow.models import Stage
 from docflow.pipeline.types import StageError
 from docflow.worker import stages
 from docflow.worker.runner import run_stage
 from tests.conftest import Infra
+from tests.worker import stored
+from tests.worker.stored import events_of
 
 TEXT = (
     "Invoice 2041 for consulting services. Total due: 1,200.00 EUR by 30 June.\n"
@@ -50,25 +49,7 @@ FLOW = [
 @pytest.fixture
 def document(infra: Infra) -> uuid.UUID:  # noqa: ARG001  (its database and Redis)
     """An uploaded text document, stored in the database, with no task sent for it."""
-    data = TEXT.encode()
-    with sync_session_factory()() as session:
-        user = User(email=f"held-{uuid.uuid4().hex[:8]}@example.com", password_hash="x")
-        session.add(user)
-        session.flush()
-        doc = Document(
-            owner_id=user.id,
-            filename="invoice.txt",
-            declared_type="text/plain",
-            size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            status="uploaded",
-            stage="validate",
-        )
-        session.add(doc)
-        session.flush()
-        session.add(DocumentBlob(document_id=doc.id, seq=0, data=data))
-        session.commit()
-        return doc.id
+    return stored.stored_document(TEXT.encode())
 
 
 @pytest.fixture
@@ -94,32 +75,14 @@ def _published(pubsub: Any) -> list[dict[str, Any]]:
     return seen
 
 
-def _events(document_id: uuid.UUID) -> list[DocumentEvent]:
-    with sync_session_factory()() as session:
-        return list(
-            session.scalars(
-                select(DocumentEvent)
-                .where(DocumentEvent.document_id == document_id)
-                .order_by(DocumentEvent.id)
-            )
-        )
-
-
-def _document(document_id: uuid.UUID) -> Document:
-    with sync_session_factory()() as session:
-        doc = session.get(Document, document_id)
-        assert doc is not None
-        return doc
-
-
 def test_a_fast_chain_writes_and_publishes_every_event_in_order_at_its_time(
     document: uuid.UUID, channel: Any
 ) -> None:
     run_stage(document, Stage.VALIDATE, "held-fast", "documents")
 
-    doc = _document(document)
+    doc = stored.document(document)
     assert doc.status == "review"
-    events = _events(document)
+    events = events_of(document)
     assert [(e.type, e.stage) for e in events] == FLOW
     assert [e.data.get("attempt") for e in events if e.type == "stage.started"] == [1] * 4
     assert events[2].message == "Extracting text…"
@@ -152,15 +115,15 @@ def test_a_long_stage_shows_its_start_while_it_runs(
     worker.start()
     try:
         deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and _document(document).stage != "analyze":
+        while time.monotonic() < deadline and stored.document(document).stage != "analyze":
             time.sleep(0.05)
-        running = _document(document)
+        running = stored.document(document)
         assert (running.stage, running.status) == ("analyze", "processing")
-        assert [(e.type, e.stage) for e in _events(document)] == FLOW[:5]
+        assert [(e.type, e.stage) for e in events_of(document)] == FLOW[:5]
     finally:
         worker.join(10)
-    assert _document(document).status == "review"
-    assert [(e.type, e.stage) for e in _events(document)] == FLOW
+    assert stored.document(document).status == "review"
+    assert [(e.type, e.stage) for e in events_of(document)] == FLOW
 
 
 def test_a_failure_after_held_stages_fails_the_document_at_its_stage(
@@ -174,10 +137,10 @@ def test_a_failure_after_held_stages_fails_the_document_at_its_stage(
     monkeypatch.setitem(stages.SPECS, Stage.ANALYZE, replace(spec, compute=broken))
     run_stage(document, Stage.VALIDATE, "held-fail", "documents")
 
-    doc = _document(document)
+    doc = stored.document(document)
     reason = "The text cannot be analysed."
     assert (doc.status, doc.stage, doc.error) == ("failed", "analyze", reason)
-    assert [(e.type, e.stage) for e in _events(document)] == [
+    assert [(e.type, e.stage) for e in events_of(document)] == [
         *FLOW[:5],
         ("stage.failed", "analyze"),
         ("document.failed", "analyze"),

@@ -10,6 +10,15 @@ batching adds no waiting, it only collects what arrived while earlier batches we
 
 Nothing is acknowledged before it is committed. If a batch's statement fails, its uploads are
 retried one by one, so one upload the database refuses fails alone.
+
+The tasks are grouped too, when that costs nobody any waiting: while a task is already queued
+behind busy workers (every worker slot taken), a new upload's validate task lingers for up to
+LINGER_SECONDS and goes out in one message with the others that arrived meanwhile (at most
+MAX_PER_MESSAGE). A worker runs such a message's documents one after another; each message a
+worker takes costs its Celery consumer as much as a document's stages do, so under a backlog
+this is most of what a worker has to spare. With the queue empty a task goes out at once,
+alone. A process that stops while tasks linger sends them first (`flush`); one that dies
+leaves them to the reaper, as any lost send.
 """
 
 from __future__ import annotations
@@ -41,6 +50,11 @@ MAX_BATCH = 64
 MAX_WRITERS = 8
 
 
+# How long a validate task may wait to share its message while the queue is backlogged, and
+# how many documents one message names at most (a few hundred ms of a worker's time).
+LINGER_SECONDS = 0.05
+MAX_PER_MESSAGE = 16
+
 # An upload and the future its request awaits.
 Waiting = tuple[WholeUpload, "asyncio.Future[Inserted | None]"]
 
@@ -49,6 +63,9 @@ class _Writer:
     def __init__(self) -> None:
         self.pending: list[Waiting] = []
         self.running: set[asyncio.Task[None]] = set()  # held, so none is collected mid-write
+        self.lingering: list[jobs.Job] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.flushing: set[asyncio.Task[None]] = set()
 
     async def submit(self, upload: WholeUpload) -> Inserted | None:
         future: asyncio.Future[Inserted | None] = asyncio.get_running_loop().create_future()
@@ -91,8 +108,6 @@ class _Writer:
                 _settle(future, exc=exc)
             return False
         written = [o for o in inserted.values() if not isinstance(o, BaseException)]
-        tasks = [_validate_task(doc) for doc, _ in written]
-        jobs.count_sent(tasks)  # so the next upload's place in the queue counts these
         for upload, future in batch:
             outcome = inserted.get(upload.id)
             if isinstance(outcome, BaseException):
@@ -105,16 +120,70 @@ class _Writer:
             return True
         try:
             events = [_uploaded_payload(doc, event) for doc, event in written]
+            tasks = await self._now([_validate_task(doc) for doc, _ in written])
             if jobs.shares_events_redis():  # events and tasks in one round trip
-                await jobs.send_async(tasks, counted=True, events=[encode(e) for e in events])
+                await jobs.send_async(tasks, events=[encode(e) for e in events])
             else:
                 await publish_async(events)
-                await jobs.send_async(tasks, counted=True)
+                await jobs.send_async(tasks)
         except Exception:  # a writer must go on to the uploads still waiting for it
             log.exception(
                 "announcing %d uploads failed; replay and the reaper cover it", len(written)
             )
         return True
+
+    async def _now(self, tasks: list[jobs.Job]) -> list[jobs.Job]:
+        """The messages to send now: each task alone while its queue has none waiting (after
+        what lingers); the others linger (see the module's docstring), and go once
+        MAX_PER_MESSAGE have gathered."""
+        now: list[jobs.Job] = []
+        for job in tasks:
+            depth = await jobs.backlog(job.queue)
+            if depth is None or depth < 1:
+                now.append(job)
+            else:
+                self.lingering.append(job)
+        if now and self.lingering:  # what lingers goes first: nobody overtakes it
+            now = self._take_lingering() + now
+        elif len(self.lingering) >= MAX_PER_MESSAGE:
+            now = self._take_lingering()
+        elif self.lingering and self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._linger_over)
+        return now
+
+    def _take_lingering(self) -> list[jobs.Job]:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        lingering, self.lingering = self.lingering, []
+        return merged(lingering)
+
+    def _linger_over(self) -> None:
+        self.timer = None
+        task = asyncio.get_running_loop().create_task(self.flush(), name="upload-tasks")
+        self.flushing.add(task)
+        task.add_done_callback(self.flushing.discard)
+
+    async def flush(self) -> None:
+        """Send whatever lingers now."""
+        messages = self._take_lingering()
+        if messages and not await jobs.send_async(messages):
+            log.warning("%d lingering task message(s) lost; the reaper covers them", len(messages))
+
+
+def merged(tasks: list[jobs.Job]) -> list[jobs.Job]:
+    """Tasks of the same name and queue as messages of up to MAX_PER_MESSAGE documents each,
+    in the order given."""
+    by_kind: dict[tuple[str, str], list[uuid.UUID]] = {}
+    for job in tasks:
+        assert job.document_id is not None
+        by_kind.setdefault((job.task, job.queue), []).extend((job.document_id, *job.more))
+    messages = []
+    for (task, queue), ids in by_kind.items():
+        for at in range(0, len(ids), MAX_PER_MESSAGE):
+            first, *more = ids[at : at + MAX_PER_MESSAGE]
+            messages.append(jobs.Job(task, first, queue, more=tuple(more)))
+    return messages
 
 
 def _validate_task(doc: dict[str, Any]) -> jobs.Job:
@@ -174,6 +243,13 @@ def _settle(
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = (
     weakref.WeakKeyDictionary()
 )
+
+
+async def flush() -> None:
+    """Send the tasks that linger in this event loop (before the process stops)."""
+    writer = _writers.get(asyncio.get_running_loop())
+    if writer is not None:
+        await writer.flush()
 
 
 async def write(upload: WholeUpload) -> Inserted | None:

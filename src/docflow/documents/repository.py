@@ -97,6 +97,15 @@ class DocumentRepository:
         rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars().all()
         return list(rows), int(total)
 
+    async def waiting_for_workers(self) -> int:
+        """Documents whose next stage waits for a worker to take it: the queue, counted in
+        documents (a task message may name several). The partial index ix_documents_waiting
+        holds exactly these."""
+        stmt = select(func.count()).where(
+            Document.status.in_(("uploaded", "processing")), Document.lease_until.is_(None)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def finished_per_second(self, window_seconds: int = 300) -> float:
         """Recent pipeline throughput: documents that reached review, per second."""
         stmt = select(func.count()).where(

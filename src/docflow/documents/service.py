@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -17,6 +18,7 @@ from typing import Any
 
 import anyio
 import asyncpg
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from docflow import jobs
@@ -299,13 +301,45 @@ async def _discard(storage: Storage, document_id: uuid.UUID) -> None:
 
 async def _where_in_queue(settings: Settings) -> str | None:
     """Back-pressure made visible: past the bound, the upload still succeeds and says how many
-    documents are ahead and, from recent throughput, roughly how long that is."""
-    waiting = await jobs.backlog()
+    documents are ahead and, from recent throughput, roughly how long that is. Counted now, so
+    the next upload counts this one too."""
+    waiting = await _waiting()
+    _taken_in[0] += 1
     if waiting is None or waiting <= settings.queue_backlog_bound:
         return None
     rate = await _throughput()
     estimate = f", about {max(1, round(waiting / rate / 60))} min" if rate > 0 else ""
     return f"Queued: {waiting} documents ahead of this one{estimate}"
+
+
+# Documents waiting for a worker, read from the database at most every WAITING_TTL seconds per
+# process (hundreds of uploads a second ask), plus what this process took in since the read:
+# exact for one API process, and no older than WAITING_TTL for the others' uploads.
+WAITING_TTL = 0.25
+_waiting_cache: list[float] = [-1e9, 0]  # [read at, documents waiting then]
+_taken_in = [0]  # uploads this process has counted since that read
+_waiting_read: list[asyncio.Future[None]] = []  # the read under way, if any
+
+
+async def _waiting() -> int | None:
+    """Documents ahead of an upload now (None when the database cannot say). One read at a
+    time: uploads arriving while it is on its way wait for it, instead of asking again."""
+    if time.monotonic() - _waiting_cache[0] >= WAITING_TTL:
+        if _waiting_read:
+            await asyncio.shield(_waiting_read[0])
+        else:
+            done = asyncio.get_running_loop().create_future()
+            _waiting_read.append(done)
+            try:
+                async with async_session_factory()() as session:
+                    count = await DocumentRepository(session).waiting_for_workers()
+                _waiting_cache[:], _taken_in[0] = [time.monotonic(), count], 0
+            except (OSError, asyncpg.PostgresError, SQLAlchemyError):
+                return None
+            finally:
+                _waiting_read.clear()
+                done.set_result(None)
+    return int(_waiting_cache[1]) + _taken_in[0]
 
 
 _throughput_cache: list[float] = [-1e9, 0.0]  # [measured at, documents/s]

@@ -81,18 +81,25 @@ def lock_owned(
 
 
 def lock_running(
-    session: Session, document_id: uuid.UUID, stage: Stage, task_id: str | None = None
+    session: Session,
+    document_id: uuid.UUID,
+    stage: Stage,
+    task_id: str | None = None,
+    *,
+    held_only: bool = False,
 ) -> Document | None:
     """The document if it is still processing this stage, whoever holds it, or any stage that
-    task `task_id` holds (a task runs later stages too when it chains them)."""
+    task `task_id` holds (a task runs later stages too when it chains them); `held_only`: only
+    a stage that task holds."""
     at_stage = Document.stage == stage.value
+    held = Document.lease_owner.endswith(f":{task_id}")
+    if held_only:
+        where = held
+    else:
+        where = or_(at_stage, held) if task_id else at_stage
     stmt = (
         select(Document)
-        .where(
-            Document.id == document_id,
-            or_(at_stage, Document.lease_owner.endswith(f":{task_id}")) if task_id else at_stage,
-            Document.status.in_(CLAIMABLE),
-        )
+        .where(Document.id == document_id, where, Document.status.in_(CLAIMABLE))
         .with_for_update()
         .execution_options(populate_existing=True)
     )

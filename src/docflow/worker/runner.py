@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,20 +97,54 @@ class Progress:
 # broker round trip between them. A task hands over through the broker once it has run this
 # long, so the per-task time limits keep their meaning.
 CHAIN_SECONDS = 30.0
+# Likewise a task whose message names several documents starts no new one after this long.
+BATCH_SECONDS = CHAIN_SECONDS
 
 
 def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None = None) -> None:
-    forget_carried()  # only stages chained within this task may reuse what it extracted
+    run_batch([document_id], stage, task_id, queue)
+
+
+def run_batch(
+    document_ids: Sequence[uuid.UUID], stage: Stage, task_id: str, queue: str | None = None
+) -> None:
+    """Run `stage`, and what it chains, for each document in turn (a task message may name
+    several: see documents/intake.py). A task that has run BATCH_SECONDS hands the documents it
+    has not started over to a fresh message, so the per-task time limits keep their meaning;
+    so does one whose stage is to be retried (a transient error), before it raises for the
+    retry."""
+    task_started = time.monotonic()
     try:
-        _run_chain(document_id, stage, task_id, queue)
+        for index, document_id in enumerate(document_ids):
+            if index and time.monotonic() - task_started >= BATCH_SECONDS:
+                hand_over(document_ids[index:], stage, queue)
+                return
+            forget_carried()  # only stages chained for this document may reuse what it read
+            try:
+                _run_chain(document_id, stage, task_id, queue, task_started)
+            except TransientError:
+                hand_over(document_ids[index + 1 :], stage, queue)
+                raise
     finally:
         forget_carried()
         publisher().drain()
 
 
-def _run_chain(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None) -> None:
+def hand_over(document_ids: Sequence[uuid.UUID], stage: Stage, queue: str | None) -> None:
+    """Send `stage`'s task for these documents, in one message, after what this task published.
+    A document that has moved on meanwhile makes its part of the message a no-op."""
+    if not document_ids:
+        return
+    publisher().drain()
+    first, *more = document_ids
+    jobs.send(jobs.Job(jobs.stage_task(stage), first, queue or jobs.QUEUE, more=tuple(more)))
+
+
+def _run_chain(
+    document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None, task_started: float
+) -> None:
     owner = f"{HOST}:{os.getpid()}:{task_id}"
-    task_started, first = time.monotonic(), stage
+    first = stage
 
     # No connection is held while a stage computes: one idle for a while is checked at
     # checkout (uow.PING_AFTER_IDLE), so a long stage survives a database restart.
@@ -256,16 +291,22 @@ def _compute(
 
 
 def fail(
-    document_id: uuid.UUID, stage: Stage, owner: str | None, reason: str, task_id: str | None = None
+    document_id: uuid.UUID,
+    stage: Stage,
+    owner: str | None,
+    reason: str,
+    task_id: str | None = None,
+    *,
+    held_only: bool = False,
 ) -> bool:
     """Record a final failure; `owner=None` fails it whoever holds the stage, or whichever stage
-    task `task_id` had reached (the failure hook)."""
+    task `task_id` had reached (the failure hook; `held_only`: only if that task holds it)."""
     publisher().drain()  # what this task committed before goes out first
     with unit_of_work() as session:
         doc = (
             repo.lock_owned(session, document_id, stage, owner)
             if owner
-            else repo.lock_running(session, document_id, stage, task_id)
+            else repo.lock_running(session, document_id, stage, task_id, held_only=held_only)
         )
         if doc is None:
             return False

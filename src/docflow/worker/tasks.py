@@ -18,7 +18,7 @@ from docflow.models import Stage
 from docflow.pipeline.types import TransientError
 from docflow.worker.app import celery_app
 from docflow.worker.reaper import reap
-from docflow.worker.runner import fail, run_stage
+from docflow.worker.runner import fail, hand_over, run_batch
 from docflow.worker.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,11 @@ RETRY = {
 
 def _stage_task(stage: Stage) -> Task:  # type: ignore[type-arg]
     @celery_app.task(name=f"documents.{stage.value}", bind=True, **RETRY)
-    def run(self: Task, document_id: str) -> None:  # type: ignore[type-arg]
+    def run(self: Task, document_id: str, *more: str) -> None:  # type: ignore[type-arg]
+        """The stage for a document, and for `more` after it (one message for a backlog)."""
         queue = (self.request.delivery_info or {}).get("routing_key")
-        run_stage(uuid.UUID(document_id), stage, self.request.id or "unknown", queue)
+        ids = [uuid.UUID(document_id), *(uuid.UUID(m) for m in more)]
+        run_batch(ids, stage, self.request.id or "unknown", queue)
 
     return run  # type: ignore[no-any-return]
 
@@ -91,11 +93,19 @@ def record_final_failure(
         return
     try:
         stage = Stage(name.split(".", 1)[1])
+        ids = [uuid.UUID(str(arg)) for arg in args]
         if isinstance(exception, TimeLimitExceeded):
             limit = get_settings().stage_time_limit
             reason = f"This stage ran past its {limit} s limit and was stopped."
+            if len(ids) > 1:
+                # One document of the message ran that long; those it never started go back
+                # to the queue instead of failing with it.
+                failed = [i for i in ids if fail(i, stage, None, reason, task_id, held_only=True)]
+                hand_over([i for i in ids if i not in failed], stage, None)
+                return
         else:
             reason = f"Processing stopped after repeated errors ({type(exception).__name__})."
-        fail(uuid.UUID(str(args[0])), stage, None, reason, task_id)
+        for document_id in ids:
+            fail(document_id, stage, None, reason, task_id)
     except Exception:  # the database may be the thing that is down; the reaper covers it then
         log.exception("could not record the failure of %s%s", name, args)

@@ -1,0 +1,126 @@
+"""A task message may name several documents (documents/intake.py merges a backlog's tasks):
+the worker takes each through its own pipeline, one file's trouble stays its own, and what a
+task cannot get to in time goes back to the queue instead of failing or waiting for the reaper.
+The stages run here in this process, on documents no worker is told about."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from billiard.exceptions import TimeLimitExceeded
+
+from docflow import jobs
+from docflow.config import get_settings
+from docflow.db import sync_session_factory
+from docflow.models import Document, Stage
+from docflow.worker import runner
+from docflow.worker.runner import run_batch
+from tests.conftest import Infra
+from tests.worker.stored import document, events_of, stored_document
+
+NOTE = b"Minutes of the planning meeting. Budget approved; next review in March.\n" * 4
+REVIEWED = [
+    "stage.started",
+    "stage.completed",
+    "stage.started",
+    "stage.completed",
+    "stage.started",
+    "stage.completed",
+    "stage.started",
+    "stage.completed",
+    "document.review",
+]
+
+
+@pytest.fixture
+def probe_queue(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: ARG001
+    """The stage queue, renamed for this test to one no worker listens to; emptied after."""
+    queue = f"probe-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(jobs, "QUEUE", queue)
+    yield queue
+    client = redis.Redis.from_url(get_settings().redis_url)
+    client.delete(f"{get_settings().redis_namespace}:{queue}")
+    client.close()
+
+
+def _queued(queue: str) -> list[tuple[str, list[str]]]:
+    """(task name, its document ids) of each message waiting in `queue`, oldest first."""
+    client = redis.Redis.from_url(get_settings().redis_url)
+    try:
+        raw = client.lrange(f"{get_settings().redis_namespace}:{queue}", 0, -1)
+    finally:
+        client.close()
+    messages = [json.loads(m) for m in reversed(raw)]
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
+
+
+def test_each_document_of_a_message_gets_its_own_pipeline_and_trouble_stays_its_own(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+) -> None:
+    first = stored_document(NOTE, "minutes.txt")
+    broken = stored_document(b"%PDF-1.7 this is not a PDF at all", "scan.pdf", "application/pdf")
+    last = stored_document(NOTE.replace(b"March", b"April"), "minutes-2.txt")
+
+    run_batch([first, broken, last], Stage.VALIDATE, "batch-three", probe_queue)
+
+    for good in (first, last):
+        assert document(good).status == "review"
+        assert [e.type for e in events_of(good)] == REVIEWED
+        assert document(good).attempts == 0
+    failed = document(broken)
+    assert failed.status == "failed" and failed.error  # with its reason, at its stage
+    assert [e.type for e in events_of(broken)][-2:] == ["stage.failed", "document.failed"]
+    assert events_of(broken)[-1].stage == failed.stage
+    assert _queued(probe_queue) == []  # nothing handed over: all of it ran here
+
+
+def test_a_task_that_has_run_long_hands_the_documents_it_did_not_start_to_a_new_message(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [stored_document(NOTE, f"note-{n}.txt") for n in range(3)]
+    monkeypatch.setattr(runner, "BATCH_SECONDS", 0.0)  # every document after the first is late
+
+    run_batch(ids, Stage.VALIDATE, "batch-late", probe_queue)
+
+    assert document(ids[0]).status == "review"
+    for waiting in ids[1:]:
+        doc = document(waiting)
+        assert (doc.status, doc.stage, doc.lease_owner) == ("uploaded", "validate", None)
+        assert events_of(waiting) == []
+    assert _queued(probe_queue) == [("documents.validate", [str(i) for i in ids[1:]])]
+
+
+def test_a_hard_time_limit_fails_what_the_task_held_and_requeues_what_it_never_started(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+) -> None:
+    from docflow.worker import tasks
+
+    stuck, waiting = stored_document(NOTE, "stuck.txt"), stored_document(NOTE, "waiting.txt")
+    with sync_session_factory()() as session:
+        doc = session.get(Document, stuck)
+        assert doc is not None
+        doc.status, doc.stage, doc.attempts = "processing", "extract", 1
+        doc.lease_owner = "some-host:4242:task-tl-7"
+        session.commit()
+    tasks.record_final_failure(
+        sender=tasks.validate,
+        task_id="task-tl-7",
+        args=[str(stuck), str(waiting)],
+        exception=TimeLimitExceeded(300),
+    )
+
+    failed = document(stuck)
+    assert (failed.status, failed.stage) == ("failed", "extract")
+    limit = get_settings().stage_time_limit
+    assert failed.error == f"This stage ran past its {limit} s limit and was stopped."
+    assert document(waiting).status == "uploaded"  # not failed for another's sake
+    assert _queued(probe_queue) == [("documents.validate", [str(waiting)])]
