@@ -67,12 +67,15 @@ def test_each_document_of_a_message_gets_its_own_pipeline_and_trouble_stays_its_
     broken = stored_document(b"%PDF-1.7 this is not a PDF at all", "scan.pdf", "application/pdf")
     last = stored_document(NOTE.replace(b"March", b"April"), "minutes-2.txt")
 
-    run_batch([first, broken, last], Stage.VALIDATE, "batch-three", probe_queue)
+    run_batch([first, last, broken], Stage.VALIDATE, "batch-three", probe_queue)
 
     for good in (first, last):
         assert document(good).status == "review"
         assert [e.type for e in events_of(good)] == REVIEWED
         assert document(good).attempts == 0
+    # The statement that moved one document to review claimed the next (one commit for both).
+    assert events_of(last)[0].created_at == events_of(first)[-1].created_at
+    assert events_of(broken)[0].created_at == events_of(last)[-1].created_at
     failed = document(broken)
     assert failed.status == "failed" and failed.error  # with its reason, at its stage
     assert [e.type for e in events_of(broken)][-2:] == ["stage.failed", "document.failed"]

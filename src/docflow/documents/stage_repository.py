@@ -236,9 +236,9 @@ _OWNED_SQL = "stage = :stage AND status = 'processing' AND lease_owner = :owner"
 # taxonomy (a few rows) and the newest classifier's head (the model itself is cached per version).
 _CATEGORIZE_INPUTS = (
     ", (SELECT coalesce(jsonb_agg(jsonb_build_array(c.name, c.rule_key) ORDER BY c.id), '[]')"
-    " FROM categories c) AS taxonomy,"
+    " FROM categories c) AS taxonomy{n},"
     " (SELECT jsonb_build_array(m.version, m.sample_count, m.classes) FROM classifier_models m"
-    " ORDER BY m.version DESC LIMIT 1) AS model_head"
+    " ORDER BY m.version DESC LIMIT 1) AS model_head{n}"
 )
 
 
@@ -252,93 +252,165 @@ def _driver_sql(sql: str) -> str:
 
 # A small original's chunks (database storage), read with the claim that needs them.
 _INLINE_ORIGINAL = (
-    ", CASE WHEN d.size_bytes <= :inline_max THEN (SELECT array_agg(b.data ORDER BY b.seq)"
-    " FROM document_blobs b WHERE b.document_id = d.id) END AS original"
+    ", CASE WHEN {d}.size_bytes <= :inline_max THEN (SELECT array_agg(b.data ORDER BY b.seq)"
+    " FROM document_blobs b WHERE b.document_id = {d}.id) END AS original{n}"
 )
 
 
-def transition(
-    conn: psycopg.Connection[Any],
-    document_id: uuid.UUID,
-    stage: Stage,
-    *,
-    owner: str,
-    actor: str,
-    claim: bool,
-    sets: dict[str, str],
-    params: dict[str, Any],
-    events: list[NewEvent],
-    text_content: str | None = None,
-    categorize_inputs: bool = False,
-    inline_original: int = 0,
-) -> Transitioned | None:
-    """Change the document (claiming `stage`, or holding it as `owner`) and write its events,
-    and the stage's text, in one statement; None when the claim is not (or no longer) ours.
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One document's state change: claiming `stage` (or holding it as `owner`), the columns it
+    sets (name -> SQL expression over the old row and `params`: fixed code, never user input;
+    `updated_at` is always set), its events, and for extraction the text. `categorize_inputs`:
+    read the categorize stage's inputs too; `inline_original`: an original of at most that many
+    bytes kept in the database is read with it."""
 
-    `sets` maps column -> SQL expression over the old row and `params` (fixed code, never user
-    input); `updated_at` is always set. `inline_original`: an original of at most that many
-    bytes kept in the database is read by the same statement."""
-    assignments = ", ".join(f"{column} = {expr}" for column, expr in {**sets}.items())
-    parts = [
-        f"WITH d AS (UPDATE documents SET {assignments}, updated_at = now()"
-        f" WHERE id = :document_id AND {_CLAIMABLE_SQL if claim else _OWNED_SQL}"
-        f" RETURNING {STATE_COLUMNS}),",
-        " e AS (INSERT INTO document_events"
+    document_id: uuid.UUID
+    stage: Stage
+    owner: str
+    actor: str
+    claim: bool
+    sets: dict[str, str]
+    params: dict[str, Any]
+    events: list[NewEvent]
+    text_content: str | None = None
+    categorize_inputs: bool = False
+    inline_original: int = 0
+
+
+def transition(conn: psycopg.Connection[Any], change: Change) -> Transitioned | None:
+    """Change the document and write its events, and the stage's text, in one statement; None
+    when the claim is not (or no longer) ours."""
+    sql, bind = _statement([change])
+    # Straight to the driver: a tuple row, no result metadata or session per statement.
+    row = conn.execute(_driver_sql(sql), bind, prepare=True).fetchone()
+    return None if row is None else _transitioned(change, list(row))
+
+
+def transition_then_claim(
+    conn: psycopg.Connection[Any], done: Change, then: Change
+) -> tuple[Transitioned | None, Transitioned | None]:
+    """`done` (a document's last change for now) and `then` (the claim of the next document a
+    task runs) in one statement: one round trip and one commit where there would be two. Each
+    side is as `transition` would leave it; a side that matched no row is None."""
+    sql, bind = _statement([done, then])
+    row = conn.execute(_driver_sql(sql), bind, prepare=True).fetchone()
+    if row is None:
+        return None, None
+    values = list(row)
+    width = _width(done)
+    first = None if values[0] is None else _transitioned(done, values[:width])
+    second = None if values[width] is None else _transitioned(then, values[width:])
+    return first, second
+
+
+def _width(change: Change) -> int:
+    """How many columns `change`'s side of the result has."""
+    return (
+        _STATE_WIDTH
+        + 2
+        + (2 if change.categorize_inputs else 0)
+        + (1 if change.inline_original else 0)
+    )
+
+
+def _statement(changes: list[Change]) -> tuple[str, dict[str, Any]]:
+    """One statement for the changes (each its own CTEs, names and parameters suffixed by its
+    place), selecting each side's columns side by side in one row."""
+    ctes: list[str] = []
+    selects: list[str] = []
+    bind: dict[str, Any] = {}
+    for n, change in enumerate(changes):
+        part_ctes, select, params = _part(change, f"_{n}" if n else "")
+        ctes += part_ctes
+        selects.append(select)
+        bind.update(params)
+    if len(selects) == 1:
+        return "WITH " + ", ".join(ctes) + " " + selects[0], bind
+    joined = " FULL JOIN ".join(
+        f"({select}) AS side{n}" + (" ON true" if n else "") for n, select in enumerate(selects)
+    )
+    return "WITH " + ", ".join(ctes) + " SELECT * FROM " + joined, bind
+
+
+def _part(change: Change, n: str) -> tuple[list[str], str, dict[str, Any]]:
+    """A change's CTEs (d, e, t), its SELECT, and its parameters, every name suffixed by `n`."""
+
+    def p(sql: str) -> str:  # this side's parameter names
+        return re.sub(r"(?<![:\w]):(\w+)", rf":\1{n}", sql) if n else sql
+
+    d, e, t = f"d{n}", f"e{n}", f"t{n}"
+    assignments = ", ".join(f"{column} = {p(expr)}" for column, expr in change.sets.items())
+    ctes = [
+        f"{d} AS (UPDATE documents SET {assignments}, updated_at = now()"
+        f" WHERE id = {p(':document_id')} AND {p(_CLAIMABLE_SQL if change.claim else _OWNED_SQL)}"
+        f" RETURNING {STATE_COLUMNS})",
+        f"{e} AS (INSERT INTO document_events"
         " (document_id, owner_id, type, status, stage, progress, message, data, actor,"
         " created_at)"
-        " SELECT d.id, d.owner_id, v.type, v.status, v.stage, v.progress,"
-        " coalesce(v.message, d.message),"
-        " CASE WHEN v.with_attempt THEN v.data || jsonb_build_object('attempt', d.attempts)"
-        " ELSE v.data END, :actor, coalesce(v.at, now())"
-        " FROM d CROSS JOIN jsonb_to_recordset(CAST(:events AS jsonb)) AS v(ord int, type text,"
-        " status text, stage text, progress int, message text, data jsonb, with_attempt bool,"
-        " at timestamptz)"
+        f" SELECT {d}.id, {d}.owner_id, v.type, v.status, v.stage, v.progress,"
+        f" coalesce(v.message, {d}.message),"
+        f" CASE WHEN v.with_attempt THEN v.data || jsonb_build_object('attempt', {d}.attempts)"
+        f" ELSE v.data END, {p(':actor')}, coalesce(v.at, now())"
+        f" FROM {d} CROSS JOIN jsonb_to_recordset(CAST({p(':events')} AS jsonb)) AS v(ord int,"
+        " type text, status text, stage text, progress int, message text, data jsonb,"
+        " with_attempt bool, at timestamptz)"
         " ORDER BY v.ord RETURNING id, created_at)",
     ]
-    if text_content is not None:
-        parts.append(
-            ", t AS (INSERT INTO document_texts (document_id, content) SELECT d.id, :text_content"
-            " FROM d ON CONFLICT (document_id) DO UPDATE SET content = excluded.content)"
+    if change.text_content is not None:
+        ctes.append(
+            f"{t} AS (INSERT INTO document_texts (document_id, content) SELECT {d}.id,"
+            f" {p(':text_content')} FROM {d}"
+            " ON CONFLICT (document_id) DO UPDATE SET content = excluded.content)"
         )
-    parts.append(
-        f" SELECT {', '.join(f'd.{c.strip()}' for c in STATE_COLUMNS.split(','))},"
-        " (SELECT array_agg(e.id ORDER BY e.id) FROM e) AS event_ids,"
-        " (SELECT array_agg(e.created_at ORDER BY e.id) FROM e) AS event_at"
-        f"{_CATEGORIZE_INPUTS if categorize_inputs else ''}"
-        f"{_INLINE_ORIGINAL if inline_original else ''} FROM d"
+    columns = ", ".join(f"{d}.{c.strip()}" for c in STATE_COLUMNS.split(","))
+    select = (
+        f"SELECT {columns},"
+        f" (SELECT array_agg({e}.id ORDER BY {e}.id) FROM {e}) AS event_ids{n},"
+        f" (SELECT array_agg({e}.created_at ORDER BY {e}.id) FROM {e}) AS event_at{n}"
     )
-    bind: dict[str, Any] = {
-        **params,
-        "document_id": document_id,
-        "stage": stage.value,
-        "owner": owner,
-        "actor": actor,
-        "events": json.dumps(
-            [
-                {
-                    "ord": index,
-                    "type": ev.type,
-                    "status": ev.status,
-                    "stage": ev.stage,
-                    "progress": ev.progress,
-                    "message": ev.message,
-                    "data": ev.data,
-                    "with_attempt": ev.with_attempt,
-                    "at": ev.at,
-                }
-                for index, ev in enumerate(events)
-            ],
-            default=str,
-        ),
+    if change.categorize_inputs:
+        select += _CATEGORIZE_INPUTS.format(n=n)
+    if change.inline_original:
+        select += p(_INLINE_ORIGINAL.format(d=d, n=n))
+    select += f" FROM {d}"
+    params: dict[str, Any] = {
+        **change.params,
+        "document_id": change.document_id,
+        "stage": change.stage.value,
+        "owner": change.owner,
+        "actor": change.actor,
+        "events": _events_json(change.events),
     }
-    if text_content is not None:
-        bind["text_content"] = text_content
-    if inline_original:
-        bind["inline_max"] = inline_original
-    # Straight to the driver: a tuple row, no result metadata or session per statement.
-    row = conn.execute(_driver_sql("".join(parts)), bind, prepare=True).fetchone()
-    if row is None:
-        return None
+    if change.text_content is not None:
+        params["text_content"] = change.text_content
+    if change.inline_original:
+        params["inline_max"] = change.inline_original
+    return ctes, select, {f"{k}{n}": v for k, v in params.items()}
+
+
+def _events_json(events: list[NewEvent]) -> str:
+    return json.dumps(
+        [
+            {
+                "ord": index,
+                "type": ev.type,
+                "status": ev.status,
+                "stage": ev.stage,
+                "progress": ev.progress,
+                "message": ev.message,
+                "data": ev.data,
+                "with_attempt": ev.with_attempt,
+                "at": ev.at,
+            }
+            for index, ev in enumerate(events)
+        ],
+        default=str,
+    )
+
+
+def _transitioned(change: Change, row: list[Any]) -> Transitioned:
+    """A change's side of the result row, as the worker holds it."""
     doc = DocState(*row[:_STATE_WIDTH])
     event_ids, created = row[_STATE_WIDTH] or [], row[_STATE_WIDTH + 1] or []
     payloads = [
@@ -352,18 +424,18 @@ def transition(
             progress=ev.progress,
             message=doc.message if ev.message is None else ev.message,
             data={"attempt": doc.attempts, **ev.data} if ev.with_attempt else ev.data,
-            actor=actor,
+            actor=change.actor,
             created_at=at,
         )
-        for event_id, at, ev in zip(event_ids, created, events, strict=False)
+        for event_id, at, ev in zip(event_ids, created, change.events, strict=False)
     ]
-    extra = list(row[_STATE_WIDTH + 2 :])
+    extra = row[_STATE_WIDTH + 2 : _width(change)]
     taxonomy = head = None
-    if categorize_inputs:
+    if change.categorize_inputs:
         taxonomy = {str(name): rule for name, rule in extra.pop(0) or []}
         raw = extra.pop(0)
         head = (int(raw[0]), int(raw[1]), list(raw[2] or [])) if raw else None
     original = None
-    if inline_original and extra[0] is not None:
+    if change.inline_original and extra[0] is not None:
         original = [bytes(chunk) for chunk in extra[0]]
     return Transitioned(doc, payloads, taxonomy, head, original)

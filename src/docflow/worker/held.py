@@ -59,12 +59,15 @@ class Chain:
             inputs.model_head if inputs else None,
         )
 
-    def commit(self, step: Step, *, categorize_inputs: bool) -> repo.Transitioned | None:
-        """Commit what is held and then `step`, in one statement, and publish their events;
-        None when the claim is gone."""
+    def commit(
+        self, step: Step, *, categorize_inputs: bool, then: repo.Change | None = None
+    ) -> tuple[repo.Transitioned | None, repo.Transitioned | None]:
+        """Commit what is held and then `step`, in one statement (with `then`: the claim of
+        the task's next document), and publish their events: (this document as it is now,
+        None when the claim is gone; the next one as claimed, None when it was not)."""
         with self._lock:
             steps, self._held = [*self._held, step], []
-            return self._write(steps, categorize_inputs)
+            return self._write(steps, categorize_inputs, then)
 
     def flush(self) -> bool:
         """Commit what is held (from any thread); False when the claim is gone."""
@@ -72,9 +75,11 @@ class Chain:
             if not self._held:
                 return True
             steps, self._held = self._held, []
-            return self._write(steps, False) is not None
+            return self._write(steps, False, None)[0] is not None
 
-    def _write(self, steps: list[Step], categorize_inputs: bool) -> repo.Transitioned | None:
+    def _write(
+        self, steps: list[Step], categorize_inputs: bool, then: repo.Change | None
+    ) -> tuple[repo.Transitioned | None, repo.Transitioned | None]:
         last = steps[-1]
         if len(steps) == 1:
             change: dict[str, Any] = {
@@ -85,21 +90,25 @@ class Chain:
         else:
             change = merged(steps)
         text = next((s.outcome.text for s in steps if s.outcome.text is not None), None)
+        # Completes the stages (held at the first) and, when chaining, claims the next one.
+        completion = repo.Change(
+            self.document_id,
+            steps[0].stage,
+            self.owner,
+            actor(),
+            claim=False,
+            **change,
+            text_content=text,
+            categorize_inputs=categorize_inputs,
+        )
+        following = None
         with hot_connection() as conn:
-            # Completes the stages (held at the first) and, when chaining, claims the next one.
-            done = repo.transition(
-                conn,
-                self.document_id,
-                steps[0].stage,
-                owner=self.owner,
-                actor=actor(),
-                claim=False,
-                **change,
-                text_content=text,
-                categorize_inputs=categorize_inputs,
-            )
+            if then is None:
+                done = repo.transition(conn, completion)
+            else:
+                done, following = repo.transition_then_claim(conn, completion, then)
         if done is None:
-            return None
+            return None, following
         self._committed_at = time.monotonic()
         self._inputs = done if done.taxonomy is not None else None
         # Each stage's last live progress, then its events, stage by stage.
@@ -110,4 +119,4 @@ class Chain:
             payloads += step.progress + done.events[start : start + count]
             start += count
         publisher().publish(payloads)
-        return done
+        return done, following

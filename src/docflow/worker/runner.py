@@ -12,9 +12,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from billiard.exceptions import SoftTimeLimitExceeded
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import OperationalError
 
 from docflow import jobs
 from docflow.config import get_settings
@@ -37,6 +39,9 @@ from docflow.worker.transitions import HOST, Step, actor, finish, start
 from docflow.worker.uow import hot_connection, hot_session, unit_of_work
 
 log = logging.getLogger(__name__)
+
+# The database or Redis out of reach: the task retries its whole message (tasks.RETRY).
+RETRIED = (OperationalError, RedisConnectionError)
 
 
 class ClaimLost(Exception):
@@ -109,22 +114,37 @@ def run_batch(
     document_ids: Sequence[uuid.UUID], stage: Stage, task_id: str, queue: str | None = None
 ) -> None:
     """Run `stage`, and what it chains, for each document in turn (a task message may name
-    several: see documents/intake.py). A task that has run BATCH_SECONDS hands the documents it
-    has not started over to a fresh message, so the per-task time limits keep their meaning;
-    so does one whose stage is to be retried (a transient error), before it raises for the
-    retry."""
+    several: see documents/intake.py). The statement that moves a document to review also
+    claims the next one. A task that has run BATCH_SECONDS hands the documents it has not
+    started over to a fresh message, so the per-task time limits keep their meaning; so does
+    one whose stage is to be retried (a transient error), before it raises for the retry. A
+    document whose run breaks for another reason fails alone, as it would in a task of its own;
+    the database or Redis being out of reach retries the whole message."""
     task_started = time.monotonic()
+    claimed: Claimed | None = None  # the next document, claimed already
     try:
         for index, document_id in enumerate(document_ids):
-            if index and time.monotonic() - task_started >= BATCH_SECONDS:
+            if claimed is None and index and time.monotonic() - task_started >= BATCH_SECONDS:
                 hand_over(document_ids[index:], stage, queue)
                 return
+            following = document_ids[index + 1] if index + 1 < len(document_ids) else None
             forget_carried()  # only stages chained for this document may reuse what it read
             try:
-                _run_chain(document_id, stage, task_id, queue, task_started)
+                claimed = _run_chain(
+                    document_id, stage, task_id, queue, task_started, claimed, following
+                )
             except TransientError:
                 hand_over(document_ids[index + 1 :], stage, queue)
                 raise
+            except RETRIED:
+                raise
+            except Exception as exc:
+                if len(document_ids) == 1:
+                    raise  # the task's own failure hook records it, as ever
+                log.exception("%s of %s broke", stage.value, document_id)
+                reason = f"Processing stopped after an error ({type(exc).__name__})."
+                fail(document_id, stage, None, reason, task_id)
+                claimed = None
     finally:
         forget_carried()
         publisher().drain()
@@ -140,52 +160,70 @@ def hand_over(document_ids: Sequence[uuid.UUID], stage: Stage, queue: str | None
     jobs.send(jobs.Job(jobs.stage_task(stage), first, queue or jobs.QUEUE, more=tuple(more)))
 
 
+class Claimed(NamedTuple):
+    """A document claimed by the statement that finished the one before it."""
+
+    state: repo.Transitioned
+    started_at: str  # as its stage's timing records it
+
+
+def _claim(document_id: uuid.UUID, stage: Stage, owner: str, queue: str | None) -> repo.Change:
+    """The statement's part that claims `stage` of a document for this task."""
+    return repo.Change(
+        document_id,
+        stage,
+        owner,
+        actor(),
+        claim=True,
+        **start(stage, queue, fresh=True),
+        # Read now, so that a fast chain reaches categorization without another statement.
+        categorize_inputs=True,
+        inline_original=inline_original_bytes(stage),
+    )
+
+
 def _run_chain(
-    document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | None, task_started: float
-) -> None:
+    document_id: uuid.UUID,
+    stage: Stage,
+    task_id: str,
+    queue: str | None,
+    task_started: float,
+    claimed: Claimed | None = None,
+    following_id: uuid.UUID | None = None,
+) -> Claimed | None:
+    """One document's stages from `stage` (`claimed`: its claim is made already); returns the
+    claim of `following_id`, when the statement that moved this one to review made it."""
     owner = f"{HOST}:{os.getpid()}:{task_id}"
     first = stage
 
-    # No connection is held while a stage computes: one idle for a while is checked at
-    # checkout (uow.PING_AFTER_IDLE), so a long stage survives a database restart.
-    claim = start(stage, queue, fresh=True)
-    with hot_connection() as conn:
-        state = repo.transition(
-            conn,
-            document_id,
-            stage,
-            owner=owner,
-            actor=actor(),
-            claim=True,
-            **claim,
-            # Read now, so that a fast chain reaches categorization without another statement.
-            categorize_inputs=True,
-            inline_original=inline_original_bytes(stage),
-        )
-    if state is None:
-        log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
-        return
+    if claimed is None:
+        claim = _claim(document_id, stage, owner, queue)
+        # No connection is held while a stage computes: one idle for a while is checked at
+        # checkout (uow.PING_AFTER_IDLE), so a long stage survives a database restart.
+        with hot_connection() as conn:
+            transitioned = repo.transition(conn, claim)
+        if transitioned is None:
+            log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
+            return None
+        claimed = Claimed(transitioned, claim.params["started_at"])
+    state, started_at = claimed
     publisher().publish(state.events)
     chain = Chain(document_id, owner, state)
-    started_at = claim["params"]["started_at"]
     inputs = _load(state, stage, owner, chain)
 
     while inputs is not _FAILED:
         started = time.perf_counter()
         result, progress = _compute(state.doc, stage, owner, inputs, chain, own_task=stage is first)
         if result is _FAILED:
-            return
+            return None
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         outcome = SPECS[stage].apply(state.doc, result)
         following = next_stage(stage)
         # Validation has just set the kind that routes extraction.
         kind = outcome.params.get("kind", state.doc.kind)
         target_queue = jobs.queue_for(following, kind, state.doc.size_bytes) if following else None
-        chaining = (
-            following is not None
-            and time.monotonic() - task_started < CHAIN_SECONDS
-            and target_queue == (queue or jobs.QUEUE)
-        )
+        in_time = time.monotonic() - task_started < CHAIN_SECONDS
+        chaining = following is not None and in_time and target_queue == (queue or jobs.QUEUE)
         after = finish(stage, outcome, elapsed_ms, following, chaining, queue)
         step = Step(stage, outcome, elapsed_ms, after, started_at, progress)
         if chaining:
@@ -196,24 +234,35 @@ def _run_chain(
                 state, stage = held, following
                 inputs = _load(state, stage, owner, chain)
                 continue
-        done = chain.commit(step, categorize_inputs=chaining and following is Stage.CATEGORIZE)
+        then = None
+        if following is None and following_id is not None:
+            if time.monotonic() - task_started < BATCH_SECONDS:
+                then = _claim(following_id, first, owner, queue)
+        done, next_state = chain.commit(
+            step, categorize_inputs=chaining and following is Stage.CATEGORIZE, then=then
+        )
+        next_claimed = None
+        if next_state is not None:
+            assert then is not None
+            next_claimed = Claimed(next_state, then.params["started_at"])
         if done is None:
             log.info(
                 "%s of %s finished but the claim is gone; result dropped",
                 stage.value,
                 document_id,
             )
-            return
+            return next_claimed
         state = done
         if following is None:
-            return
+            return next_claimed
         if not chaining:
             publisher().drain()  # the next task's events must not overtake these
             assert target_queue is not None
             jobs.send(jobs.Job(jobs.stage_task(following), document_id, target_queue))
-            return
+            return None
         stage = following
         inputs = _load(state, stage, owner, chain)
+    return None
 
 
 def _load(state: repo.Transitioned, stage: Stage, owner: str, chain: Chain) -> Any:
