@@ -9,6 +9,8 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis
@@ -18,7 +20,7 @@ from docflow import jobs
 from docflow.config import get_settings
 from docflow.db import sync_session_factory
 from docflow.models import Document, Stage
-from docflow.worker import runner
+from docflow.worker import runner, stages
 from docflow.worker.runner import run_batch
 from tests.conftest import Infra
 from tests.worker.stored import document, events_of, stored_document
@@ -127,3 +129,27 @@ def test_a_hard_time_limit_fails_what_the_task_held_and_requeues_what_it_never_s
     assert failed.error == f"This stage ran past its {limit} s limit and was stopped."
     assert document(waiting).status == "uploaded"  # not failed for another's sake
     assert _queued(probe_queue) == [("documents.validate", [str(waiting)])]
+
+
+def test_a_document_whose_run_breaks_fails_alone_and_the_message_goes_on(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before, bad, after = (stored_document(NOTE, f"{n}.txt") for n in ("before", "bad", "after"))
+    spec = stages.SPECS[Stage.ANALYZE]
+
+    def apply(doc: Any, result: Any) -> Any:
+        if doc.id == bad:
+            raise ValueError("a bug, not the file")
+        return spec.apply(doc, result)
+
+    monkeypatch.setitem(stages.SPECS, Stage.ANALYZE, replace(spec, apply=apply))
+
+    run_batch([before, bad, after], Stage.VALIDATE, "batch-bug", probe_queue)
+
+    assert document(before).status == document(after).status == "review"
+    broken = document(bad)
+    assert (broken.status, broken.stage) == ("failed", "analyze")
+    assert broken.error == "Processing stopped after an error (ValueError)."
+    assert [e.type for e in events_of(bad)][-2:] == ["stage.failed", "document.failed"]

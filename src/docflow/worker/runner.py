@@ -6,6 +6,7 @@ the problem (StageError) fails its document with a readable reason and is never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -194,8 +195,6 @@ def _run_chain(
     """One document's stages from `stage` (`claimed`: its claim is made already); returns the
     claim of `following_id`, when the statement that moved this one to review made it."""
     owner = f"{HOST}:{os.getpid()}:{task_id}"
-    first = stage
-
     if claimed is None:
         claim = _claim(document_id, stage, owner, queue)
         # No connection is held while a stage computes: one idle for a while is checked at
@@ -206,11 +205,30 @@ def _run_chain(
             log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
             return None
         claimed = Claimed(transitioned, claim.params["started_at"])
-    state, started_at = claimed
-    publisher().publish(state.events)
-    chain = Chain(document_id, owner, state)
-    inputs = _load(state, stage, owner, chain)
+    publisher().publish(claimed.state.events)
+    chain = Chain(document_id, owner, claimed.state)
+    try:
+        return _stages(chain, claimed, stage, queue, task_started, following_id)
+    except RETRIED:
+        raise
+    except Exception:
+        with contextlib.suppress(Exception):
+            chain.flush()  # what is held is recorded before the failure that follows
+        raise
 
+
+def _stages(
+    chain: Chain,
+    claimed: Claimed,
+    stage: Stage,
+    queue: str | None,
+    task_started: float,
+    following_id: uuid.UUID | None,
+) -> Claimed | None:
+    """The stages of a claimed document, chained while they may be (see _run_chain)."""
+    document_id, owner, first = chain.document_id, chain.owner, stage
+    state, started_at = claimed
+    inputs = _load(state, stage, owner, chain)
     while inputs is not _FAILED:
         started = time.perf_counter()
         result, progress = _compute(state.doc, stage, owner, inputs, chain, own_task=stage is first)
