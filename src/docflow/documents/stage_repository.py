@@ -317,33 +317,55 @@ def _width(change: Change) -> int:
 def _statement(changes: list[Change]) -> tuple[str, dict[str, Any]]:
     """One statement for the changes (each its own CTEs, names and parameters suffixed by its
     place), selecting each side's columns side by side in one row."""
-    ctes: list[str] = []
-    selects: list[str] = []
     bind: dict[str, Any] = {}
     for n, change in enumerate(changes):
-        part_ctes, select, params = _part(change, f"_{n}" if n else "")
+        bind.update(_part_params(change, f"_{n}" if n else ""))
+    return _statement_sql(tuple(_shape(change) for change in changes)), bind
+
+
+# What a change's SQL depends on: its columns' expressions and which extras it has. The few
+# shapes the stage path uses are each built once per process.
+Shape = tuple[tuple[tuple[str, str], ...], bool, bool, bool, bool]
+
+
+def _shape(change: Change) -> Shape:
+    return (
+        tuple(change.sets.items()),
+        change.claim,
+        change.text_content is not None,
+        change.categorize_inputs,
+        bool(change.inline_original),
+    )
+
+
+@lru_cache(maxsize=128)
+def _statement_sql(shapes: tuple[Shape, ...]) -> str:
+    ctes: list[str] = []
+    selects: list[str] = []
+    for n, shape in enumerate(shapes):
+        part_ctes, select = _part_sql(shape, f"_{n}" if n else "")
         ctes += part_ctes
         selects.append(select)
-        bind.update(params)
     if len(selects) == 1:
-        return "WITH " + ", ".join(ctes) + " " + selects[0], bind
+        return "WITH " + ", ".join(ctes) + " " + selects[0]
     joined = " FULL JOIN ".join(
         f"({select}) AS side{n}" + (" ON true" if n else "") for n, select in enumerate(selects)
     )
-    return "WITH " + ", ".join(ctes) + " SELECT * FROM " + joined, bind
+    return "WITH " + ", ".join(ctes) + " SELECT * FROM " + joined
 
 
-def _part(change: Change, n: str) -> tuple[list[str], str, dict[str, Any]]:
-    """A change's CTEs (d, e, t), its SELECT, and its parameters, every name suffixed by `n`."""
+def _part_sql(shape: Shape, n: str) -> tuple[list[str], str]:
+    """A change's CTEs (d, e, t) and its SELECT, every name suffixed by `n`."""
+    sets, claim, with_text, categorize_inputs, inline_original = shape
 
     def p(sql: str) -> str:  # this side's parameter names
         return re.sub(r"(?<![:\w]):(\w+)", rf":\1{n}", sql) if n else sql
 
     d, e, t = f"d{n}", f"e{n}", f"t{n}"
-    assignments = ", ".join(f"{column} = {p(expr)}" for column, expr in change.sets.items())
+    assignments = ", ".join(f"{column} = {p(expr)}" for column, expr in sets)
     ctes = [
         f"{d} AS (UPDATE documents SET {assignments}, updated_at = now()"
-        f" WHERE id = {p(':document_id')} AND {p(_CLAIMABLE_SQL if change.claim else _OWNED_SQL)}"
+        f" WHERE id = {p(':document_id')} AND {p(_CLAIMABLE_SQL if claim else _OWNED_SQL)}"
         f" RETURNING {STATE_COLUMNS})",
         f"{e} AS (INSERT INTO document_events"
         " (document_id, owner_id, type, status, stage, progress, message, data, actor,"
@@ -357,7 +379,7 @@ def _part(change: Change, n: str) -> tuple[list[str], str, dict[str, Any]]:
         " with_attempt bool, at timestamptz)"
         " ORDER BY v.ord RETURNING id, created_at)",
     ]
-    if change.text_content is not None:
+    if with_text:
         ctes.append(
             f"{t} AS (INSERT INTO document_texts (document_id, content) SELECT {d}.id,"
             f" {p(':text_content')} FROM {d}"
@@ -369,11 +391,15 @@ def _part(change: Change, n: str) -> tuple[list[str], str, dict[str, Any]]:
         f" (SELECT array_agg({e}.id ORDER BY {e}.id) FROM {e}) AS event_ids{n},"
         f" (SELECT array_agg({e}.created_at ORDER BY {e}.id) FROM {e}) AS event_at{n}"
     )
-    if change.categorize_inputs:
+    if categorize_inputs:
         select += _CATEGORIZE_INPUTS.format(n=n)
-    if change.inline_original:
+    if inline_original:
         select += p(_INLINE_ORIGINAL.format(d=d, n=n))
-    select += f" FROM {d}"
+    return ctes, select + f" FROM {d}"
+
+
+def _part_params(change: Change, n: str) -> dict[str, Any]:
+    """A change's parameters, every name suffixed by `n`."""
     params: dict[str, Any] = {
         **change.params,
         "document_id": change.document_id,
@@ -386,7 +412,7 @@ def _part(change: Change, n: str) -> tuple[list[str], str, dict[str, Any]]:
         params["text_content"] = change.text_content
     if change.inline_original:
         params["inline_max"] = change.inline_original
-    return ctes, select, {f"{k}{n}": v for k, v in params.items()}
+    return {f"{k}{n}": v for k, v in params.items()} if n else params
 
 
 def _events_json(events: list[NewEvent]) -> str:
