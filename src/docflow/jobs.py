@@ -153,8 +153,9 @@ async def send_async(
     transport writes for the anonymous exchange, which is how `send_task` routes a task to a
     named queue: a worker cannot tell them apart. Skipping kombu's producer saves most of an
     upload's broker cost; the reaper still re-sends whatever a failed send lost. `counted`:
-    the caller has already counted them (`count_sent`). `events`: encoded events to publish
-    first, in the same round trip (only when the broker is the events' Redis).
+    the caller has already counted them (`count_sent`). `events`: channel messages
+    (`events.log.messages`) to publish first, in the same round trip (only when the broker is
+    the events' Redis).
     """
     if not jobs and not events:
         return True
@@ -167,8 +168,8 @@ async def send_async(
         by_queue.setdefault(job.queue, []).append(_message(job))
     try:
         async with _broker_async().pipeline(transaction=False) as pipe:
-            for event in events or ():
-                pipe.publish(settings.events_channel, event)
+            for message in events or ():
+                pipe.publish(settings.events_channel, message)
             for queue, messages in by_queue.items():
                 # LPUSH a b c leaves c at the head; workers pop the tail, so a goes first.
                 pipe.lpush(prefix + queue, *messages)

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from docflow.events import hub as hub_module
 from docflow.events.hub import RESYNC, SHUTDOWN, EventHub
+from docflow.events.log import encode, messages
 from docflow.events.sse import _Sent, frame
 from tests.conftest import Infra
 
@@ -109,6 +110,15 @@ async def test_the_channel_is_subscribed_only_while_streams_listen(
             assert sub.take() == [RESYNC], "what came before the subscription is in the log"
             await publisher.publish(channel, json.dumps(_event(doc, uuid.uuid4(), 7)))
             assert [e["id"] for e in await asyncio.wait_for(sub.wait(5), 5)] == [7]
+            # One commit's events arrive in one message (events.log.messages), each as itself.
+            other = uuid.uuid4()
+            texts = [encode(_event(d, uuid.uuid4(), n)) for d, n in ((doc, 10), (other, 11))]
+            await publisher.publish(channel, messages([*texts, encode(_event(doc, doc, 12))])[0])
+            got = await asyncio.wait_for(sub.wait(5), 5)
+            while len(got) < 2:
+                got += await asyncio.wait_for(sub.wait(5), 5)
+            assert [e["id"] for e in got] == [10, 12]
+            assert got[0].raw == texts[0], "streams send the published text as it is"
         for _ in range(50):  # the linger ends at the next message (or its timeout)
             await publisher.publish(channel, json.dumps(_event(doc, uuid.uuid4(), 8)))
             await asyncio.sleep(0.05)

@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from docflow.config import get_settings
+from docflow.events.log import events_in
 from docflow.models import Stage
 from docflow.pipeline.types import StageError
 from docflow.worker import stages
@@ -70,8 +71,8 @@ def _published(pubsub: Any) -> list[dict[str, Any]]:
         message = pubsub.get_message(timeout=0.3)
         if message is None and seen:
             break
-        if message is not None:
-            seen.append(json.loads(message["data"]))
+        if message is not None:  # a commit's events, one per line (events.log.messages)
+            seen += [json.loads(text) for text in events_in(message["data"])]
     return seen
 
 

@@ -35,7 +35,7 @@ from docflow import jobs
 from docflow.db import async_engine
 from docflow.documents import intake_repository as repo
 from docflow.documents.intake_repository import Inserted, WholeUpload
-from docflow.events.log import encode, payload
+from docflow.events.log import encode, messages, payload
 from docflow.events.publisher import publish_async
 from docflow.models import Stage
 
@@ -122,7 +122,7 @@ class _Writer:
             events = [_uploaded_payload(doc, event) for doc, event in written]
             tasks = await self._now([_validate_task(doc) for doc, _ in written])
             if jobs.shares_events_redis():  # events and tasks in one round trip
-                await jobs.send_async(tasks, events=[encode(e) for e in events])
+                await jobs.send_async(tasks, events=messages([encode(e) for e in events]))
             else:
                 await publish_async(events)
                 await jobs.send_async(tasks)

@@ -21,6 +21,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from docflow.events.log import events_in
+
 log = logging.getLogger(__name__)
 
 # How long the channel stays subscribed after the last stream of this process closed.
@@ -272,7 +274,8 @@ class EventHub:
                     return
             if message is None or message.get("type") != "message" or idle_since is not None:
                 continue  # nobody listens in this process: no need to decode it
-            try:
-                self.dispatch(Event(message["data"]))
-            except (ValueError, TypeError):
-                log.warning("dropping malformed event on %s", self.channel)
+            for text in events_in(message["data"]):
+                try:
+                    self.dispatch(Event(text))
+                except (ValueError, TypeError):
+                    log.warning("dropping malformed event on %s", self.channel)

@@ -74,6 +74,24 @@ def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), default=str)
 
 
+# A message on the channel carries the events of one commit, one per line: compact JSON has no
+# line breaks of its own (json.dumps escapes them), so each line is an event's text as is.
+MESSAGE_EVENTS = 100
+
+
+def messages(texts: list[str]) -> list[str]:
+    """Encoded events as channel messages, in order (at most MESSAGE_EVENTS to a message)."""
+    return [
+        "\n".join(texts[at : at + MESSAGE_EVENTS]) for at in range(0, len(texts), MESSAGE_EVENTS)
+    ]
+
+
+def events_in(message: str | bytes) -> list[str]:
+    """The events' texts in a channel message."""
+    text = message.decode() if isinstance(message, bytes) else message
+    return text.split("\n")
+
+
 def event_payload(event: DocumentEvent) -> dict[str, Any]:
     return payload(
         id=event.id,

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio as aioredis
 
 from docflow.config import get_settings
-from docflow.events.log import encode, event_payload
+from docflow.events.log import encode, event_payload, messages
 from docflow.models import DocumentEvent
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,18 @@ def async_client() -> aioredis.Redis:
 
 
 def publish_sync(payloads: list[dict[str, Any]]) -> None:
+    """Publish events, as few messages as they fit in (`log.messages`)."""
     if not payloads:
         return
     channel = get_settings().events_channel
     try:
+        texts = messages([encode(payload) for payload in payloads])
+        if len(texts) == 1:
+            sync_client().publish(channel, texts[0])
+            return
         pipe = sync_client().pipeline(transaction=False)
-        for payload in payloads:
-            pipe.publish(channel, encode(payload))
+        for text in texts:
+            pipe.publish(channel, text)
         pipe.execute()
     except redis.RedisError:
         log.warning("event publish failed; streams will catch up from the log")
@@ -49,8 +54,8 @@ async def publish_async(payloads: list[dict[str, Any]]) -> None:
     channel = get_settings().events_channel
     try:
         async with async_client().pipeline(transaction=False) as pipe:
-            for payload in payloads:
-                pipe.publish(channel, encode(payload))
+            for text in messages([encode(payload) for payload in payloads]):
+                pipe.publish(channel, text)
             await pipe.execute()
     except (redis.RedisError, OSError):
         log.warning("event publish failed; streams will catch up from the log")
