@@ -242,12 +242,28 @@ _CATEGORIZE_INPUTS = (
 )
 
 
-@lru_cache(maxsize=64)
-def _driver_sql(sql: str) -> str:
-    """`:name` placeholders as the driver's `%(name)s`: a handful of distinct texts, each
-    converted once per process and sent without SQLAlchemy compiling them (psycopg prepares
-    each on the server after a few uses)."""
-    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
+@lru_cache(maxsize=128)
+def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """`:name` placeholders as PostgreSQL's own `$1, $2, …`, and the names in that order: a
+    handful of distinct texts, each converted once per process and sent as they are, without
+    SQLAlchemy compiling them or the driver parsing them (psycopg parses a named-parameter
+    query on every execute once it is longer than 4 KiB, as the two-change one is)."""
+    names: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return f"${names.setdefault(match.group(1), len(names) + 1)}"
+
+    text = re.sub(r"(?<![:\w]):(\w+)", number, sql)
+    return text.encode(), tuple(names)
+
+
+def _execute(conn: psycopg.Connection[Any], sql: str, bind: dict[str, Any]) -> Any:
+    """Run a statement of `:name` placeholders; its one row (None when it has none). Straight
+    to the driver: a tuple row, no result metadata or session per statement."""
+    text, names = _positional(sql)
+    with psycopg.RawCursor(conn) as cursor:
+        cursor.execute(text, [bind[name] for name in names], prepare=True)
+        return cursor.fetchone()
 
 
 # A small original's chunks (database storage), read with the claim that needs them.
@@ -281,9 +297,7 @@ class Change:
 def transition(conn: psycopg.Connection[Any], change: Change) -> Transitioned | None:
     """Change the document and write its events, and the stage's text, in one statement; None
     when the claim is not (or no longer) ours."""
-    sql, bind = _statement([change])
-    # Straight to the driver: a tuple row, no result metadata or session per statement.
-    row = conn.execute(_driver_sql(sql), bind, prepare=True).fetchone()
+    row = _execute(conn, *_statement([change]))
     return None if row is None else _transitioned(change, list(row))
 
 
@@ -293,8 +307,7 @@ def transition_then_claim(
     """`done` (a document's last change for now) and `then` (the claim of the next document a
     task runs) in one statement: one round trip and one commit where there would be two. Each
     side is as `transition` would leave it; a side that matched no row is None."""
-    sql, bind = _statement([done, then])
-    row = conn.execute(_driver_sql(sql), bind, prepare=True).fetchone()
+    row = _execute(conn, *_statement([done, then]))
     if row is None:
         return None, None
     values = list(row)
