@@ -79,10 +79,31 @@ def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             raise DisconnectionError("the server closed this pooled connection") from exc
 
 
+class _LazySession:
+    """A Session made on first use: a stage's inputs are mostly in hand already (read with the
+    claim, or carried from the stage before), and making a Session costs more than loading
+    them does."""
+
+    __slots__ = ("session",)
+
+    def __init__(self) -> None:
+        self.session: Session | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.session is None:
+            self.session = Session(hot_engine(), expire_on_commit=False)
+        return getattr(self.session, name)
+
+
 @contextmanager
 def hot_session() -> Iterator[Session]:
-    with Session(hot_engine(), expire_on_commit=False) as session:
-        yield session
+    """A session for reading on the stage path (connected, and made, only if used)."""
+    lazy = _LazySession()
+    try:
+        yield cast(Session, lazy)
+    finally:
+        if lazy.session is not None:
+            lazy.session.close()
 
 
 @contextmanager
