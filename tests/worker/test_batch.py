@@ -6,6 +6,7 @@ The stages run here in this process, on documents no worker is told about."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,10 +16,13 @@ from typing import Any
 import pytest
 import redis
 from billiard.exceptions import TimeLimitExceeded
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from docflow import jobs
 from docflow.config import get_settings
 from docflow.db import sync_session_factory
+from docflow.events.log import events_in
 from docflow.models import Document, Stage
 from docflow.worker import runner, stages
 from docflow.worker.runner import run_batch
@@ -153,3 +157,77 @@ def test_a_document_whose_run_breaks_fails_alone_and_the_message_goes_on(
     assert (broken.status, broken.stage) == ("failed", "analyze")
     assert broken.error == "Processing stopped after an error (ValueError)."
     assert [e.type for e in events_of(bad)][-2:] == ["stage.failed", "document.failed"]
+
+
+def test_a_commit_that_fails_on_its_way_publishes_nothing_and_the_task_retries(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+) -> None:
+    """The worker sends a transition's COMMIT and goes on (worker/committer.py): one the
+    database then refuses must leave the document as it was, tell no stream, and fail the task
+    with a retryable error."""
+    doc = stored_document(NOTE, "refused.txt")
+    channel = redis.Redis.from_url(get_settings().redis_url).pubsub()
+    channel.subscribe(get_settings().events_channel)
+    try:
+        refused = f"NEW.type = 'document.review' AND NEW.document_id = '{doc}'"
+        with (
+            _deferred(refused, "RAISE EXCEPTION 'refused at commit'"),
+            pytest.raises(OperationalError),
+        ):
+            run_batch([doc], Stage.VALIDATE, "batch-refused", probe_queue)
+        published = []
+        while (message := channel.get_message(timeout=0.5)) is not None:
+            if message["type"] == "message":
+                published += [json.loads(t) for t in events_in(message["data"])]
+    finally:
+        channel.close()
+    row = document(doc)
+    assert row.status == "processing" and row.stage == "validate"  # as its claim left it
+    assert [e.type for e in events_of(doc)] == ["stage.started"]
+    assert [p["type"] for p in published if p["document_id"] == str(doc)] == ["stage.started"]
+
+
+def test_a_document_claimed_by_a_commit_still_on_its_way_is_finished_all_the_same(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+) -> None:
+    """The statement finishing one document claims the next, and its COMMIT settles while the
+    next one computes: a slow COMMIT must not make the next document's completion miss its
+    own claim (a snapshot taken before that commit would)."""
+    first, second = stored_document(NOTE, "one.txt"), stored_document(NOTE, "two.txt")
+    with _deferred(
+        f"NEW.type = 'stage.started' AND NEW.document_id = '{second}'", "PERFORM pg_sleep(0.5)"
+    ):
+        run_batch([first, second], Stage.VALIDATE, "batch-slow-commit", probe_queue)
+    for doc in (first, second):
+        assert document(doc).status == "review"
+        assert [e.type for e in events_of(doc)] == REVIEWED
+
+
+@contextlib.contextmanager
+def _deferred(when: str, body: str) -> Iterator[None]:
+    """A trigger run at COMMIT for each document_events row matching `when`."""
+    name = f"at_commit_{uuid.uuid4().hex[:8]}"
+    with sync_session_factory()() as session:
+        session.execute(
+            text(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                f" {body}; RETURN NULL; END $$"
+            )
+        )
+        session.execute(
+            text(
+                f"CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON document_events"
+                f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({when})"
+                f" EXECUTE FUNCTION {name}()"
+            )
+        )
+        session.commit()
+    try:
+        yield
+    finally:
+        with sync_session_factory()() as session:
+            session.execute(text(f"DROP TRIGGER {name} ON document_events"))
+            session.execute(text(f"DROP FUNCTION {name}()"))
+            session.commit()

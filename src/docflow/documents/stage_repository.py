@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -257,12 +258,21 @@ def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
     return text.encode(), tuple(names)
 
 
-def _execute(conn: psycopg.Connection[Any], sql: str, bind: dict[str, Any]) -> Any:
+def _execute(
+    conn: psycopg.Connection[Any], sql: str, bind: dict[str, Any], *, begin: bool = False
+) -> Any:
     """Run a statement of `:name` placeholders; its one row (None when it has none). Straight
-    to the driver: a tuple row, no result metadata or session per statement."""
+    to the driver: a tuple row, no result metadata or session per statement. `begin`: open a
+    transaction first, in the same round trip (the caller commits it)."""
     text, names = _positional(sql)
+    params = [bind[name] for name in names]
     with psycopg.RawCursor(conn) as cursor:
-        cursor.execute(text, [bind[name] for name in names], prepare=True)
+        if begin and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            with conn.pipeline():
+                cursor.execute(b"BEGIN")
+                cursor.execute(text, params, prepare=True)
+        else:
+            cursor.execute(text, params, prepare=True)
         return cursor.fetchone()
 
 
@@ -294,20 +304,23 @@ class Change:
     inline_original: int = 0
 
 
-def transition(conn: psycopg.Connection[Any], change: Change) -> Transitioned | None:
+def transition(
+    conn: psycopg.Connection[Any], change: Change, *, begin: bool = False
+) -> Transitioned | None:
     """Change the document and write its events, and the stage's text, in one statement; None
-    when the claim is not (or no longer) ours."""
-    row = _execute(conn, *_statement([change]))
+    when the claim is not (or no longer) ours. `begin`: in a transaction the caller commits
+    (otherwise the statement is its own)."""
+    row = _execute(conn, *_statement([change]), begin=begin)
     return None if row is None else _transitioned(change, list(row))
 
 
 def transition_then_claim(
-    conn: psycopg.Connection[Any], done: Change, then: Change
+    conn: psycopg.Connection[Any], done: Change, then: Change, *, begin: bool = False
 ) -> tuple[Transitioned | None, Transitioned | None]:
     """`done` (a document's last change for now) and `then` (the claim of the next document a
     task runs) in one statement: one round trip and one commit where there would be two. Each
     side is as `transition` would leave it; a side that matched no row is None."""
-    row = _execute(conn, *_statement([done, then]))
+    row = _execute(conn, *_statement([done, then]), begin=begin)
     if row is None:
         return None, None
     values = list(row)

@@ -27,27 +27,69 @@ class _PerProcess(Protocol):
 T = TypeVar("T", bound=_PerProcess)
 
 
+class Committing(Protocol):
+    """A transaction whose COMMIT is on its way (worker/committer.py)."""
+
+    payloads: list[dict[str, Any]]
+
+    def settle(self) -> str | None: ...
+
+
 class _Publisher:
     """Publishes this process's committed events from a thread of its own, in commit order.
 
     A task hands its events over right after each commit and goes on with the next stage
     instead of waiting for Redis; whatever piles up meanwhile goes out in one pipeline. Never
     before the commit (DESIGN.md invariant 2), and no later than it takes the thread to run:
-    a worker cut off right after a commit loses no more than one that published in line.
+    a worker cut off right after a commit loses no more than one that published in line. A
+    transaction whose COMMIT was sent without waiting (`after_commit`) is waited for here, in
+    turn, and its events go out once it has committed; if it has not, they never do, and the
+    task hears of it (`failure`).
     """
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self._cond = threading.Condition()
-        self._items: list[dict[str, Any]] = []
+        self._items: list[dict[str, Any] | Committing] = []
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._failure: str | None = None
+        self._handed = self._settled = 0  # COMMITs handed over, and settled, so far
 
     def publish(self, payloads: list[dict[str, Any]]) -> None:
         if not payloads:
             return
+        self._add(payloads)
+
+    def after_commit(self, pending: Committing) -> None:
+        """Publish `pending`'s events once its COMMIT has succeeded."""
         with self._cond:
-            self._items.extend(payloads)
+            self._handed += 1
+        self._add([pending])
+
+    def wait_committed(self, timeout: float = 60.0) -> None:
+        """Until every COMMIT handed over so far has settled: a statement that reads what one
+        of them wrote must not start before it is visible (its snapshot would miss it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._handed
+            while self._settled < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
+
+    def failure(self, *, clear: bool = False) -> str | None:
+        """What became of a COMMIT that failed (None: none did); `clear`: forget it."""
+        with self._cond:
+            failure = self._failure
+            if clear:
+                self._failure = None
+            return failure
+
+    def _add(self, items: list[Any]) -> None:
+        with self._cond:
+            self._items.extend(items)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True, name="publisher")
                 self._thread.start()
@@ -71,13 +113,31 @@ class _Publisher:
                     self._cond.wait()
                 batch, self._items, self._busy = self._items, [], True
             try:
-                publish_sync(batch)
+                publish_sync(self._committed(batch))
             except Exception:  # never let the thread die; the log replays what was missed
                 log.warning("event publish failed", exc_info=True)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _committed(self, batch: list[dict[str, Any] | Committing]) -> list[dict[str, Any]]:
+        """The batch's events, in order, once the COMMITs among them have settled."""
+        payloads: list[dict[str, Any]] = []
+        for item in batch:
+            if isinstance(item, dict):
+                payloads.append(item)
+                continue
+            failure = item.settle()
+            if failure is None:
+                payloads += item.payloads
+            else:
+                log.warning("a stage transition did not commit (%s); its task retries", failure)
+            with self._cond:
+                self._settled += 1
+                self._failure = failure or self._failure
+                self._cond.notify_all()
+        return payloads
 
 
 _publishers: list[_Publisher] = []
@@ -117,6 +177,7 @@ class Heartbeat:
         _keeper().discard(self)
 
     def beat(self) -> None:
+        publisher().wait_committed()  # the claim this lease came with is visible by now
         try:
             with sync_session_factory()() as session:
                 still_ours = repo.extend_lease(session, self.document_id, self.owner, self.lease)

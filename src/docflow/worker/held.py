@@ -22,9 +22,8 @@ from typing import Any
 
 from docflow.documents import stage_repository as repo
 from docflow.models import Stage
-from docflow.worker.background import publisher
+from docflow.worker.committer import hot_transaction
 from docflow.worker.transitions import Step, actor, merged
-from docflow.worker.uow import hot_connection
 
 HOLD_SECONDS = 0.2
 
@@ -102,21 +101,24 @@ class Chain:
             categorize_inputs=categorize_inputs,
         )
         following = None
-        with hot_connection() as conn:
+        with hot_transaction() as tx:
             if then is None:
-                done = repo.transition(conn, completion)
+                done = repo.transition(tx.conn, completion, begin=True)
             else:
-                done, following = repo.transition_then_claim(conn, completion, then)
-        if done is None:
-            return None, following
-        self._committed_at = time.monotonic()
-        self._inputs = done if done.taxonomy is not None else None
-        # Each stage's last live progress, then its events, stage by stage.
-        payloads: list[dict[str, Any]] = []
-        start = 0
-        for step in steps:
-            count = len(step.after["events"])
-            payloads += step.progress + done.events[start : start + count]
-            start += count
-        publisher().publish(payloads)
+                done, following = repo.transition_then_claim(tx.conn, completion, then, begin=True)
+            if done is None:
+                # The next document's claim goes out, once committed, with nothing of this one.
+                tx.publish(following.events if following else [])
+                return None, following
+            self._committed_at = time.monotonic()
+            self._inputs = done if done.taxonomy is not None else None
+            # Each stage's last live progress, then its events, stage by stage; then the next
+            # document's claim.
+            payloads: list[dict[str, Any]] = []
+            start = 0
+            for step in steps:
+                count = len(step.after["events"])
+                payloads += step.progress + done.events[start : start + count]
+                start += count
+            tx.publish(payloads + (following.events if following else []))
         return done, following

@@ -33,11 +33,13 @@ from docflow.documents.stage_repository import DocState
 from docflow.events.log import payload, record
 from docflow.models import Document, Stage
 from docflow.pipeline.types import StageError, TransientError
+from docflow.worker import committer
 from docflow.worker.background import Heartbeat, publisher
+from docflow.worker.committer import hot_transaction
 from docflow.worker.held import Chain
 from docflow.worker.stages import SPECS, forget_carried, inline_original_bytes
 from docflow.worker.transitions import HOST, Step, actor, finish, start
-from docflow.worker.uow import hot_connection, hot_session, unit_of_work
+from docflow.worker.uow import hot_session, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ def run_batch(
         for index, document_id in enumerate(document_ids):
             if claimed is None and index and time.monotonic() - task_started >= BATCH_SECONDS:
                 hand_over(document_ids[index:], stage, queue)
-                return
+                break
             following = document_ids[index + 1] if index + 1 < len(document_ids) else None
             forget_carried()  # only stages chained for this document may reuse what it read
             try:
@@ -146,9 +148,17 @@ def run_batch(
                 reason = f"Processing stopped after an error ({type(exc).__name__})."
                 fail(document_id, stage, None, reason, task_id)
                 claimed = None
-    finally:
-        forget_carried()
-        publisher().drain()
+    except BaseException:
+        _settle()
+        publisher().failure(clear=True)  # whatever failed, the task ends in error for it
+        raise
+    _settle()
+    committer.check(clear=True)  # a COMMIT that failed on the way retries the message
+
+
+def _settle() -> None:
+    forget_carried()
+    publisher().drain()
 
 
 def hand_over(document_ids: Sequence[uuid.UUID], stage: Stage, queue: str | None) -> None:
@@ -198,14 +208,17 @@ def _run_chain(
     if claimed is None:
         claim = _claim(document_id, stage, owner, queue)
         # No connection is held while a stage computes: one idle for a while is checked at
-        # checkout (uow.PING_AFTER_IDLE), so a long stage survives a database restart.
-        with hot_connection() as conn:
-            transitioned = repo.transition(conn, claim)
+        # checkout (uow.PING_AFTER_IDLE), so a long stage survives a database restart. The
+        # claim's events go out once it has committed (as do those of a claim that the
+        # statement finishing the document before made).
+        with hot_transaction() as tx:
+            transitioned = repo.transition(tx.conn, claim, begin=True)
+            if transitioned is not None:
+                tx.publish(transitioned.events)
         if transitioned is None:
             log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
             return None
         claimed = Claimed(transitioned, claim.params["started_at"])
-    publisher().publish(claimed.state.events)
     chain = Chain(document_id, owner, claimed.state)
     try:
         return _stages(chain, claimed, stage, queue, task_started, following_id)
