@@ -77,7 +77,7 @@ class PendingCommit:
 def hot_transaction() -> Iterator[Transaction]:
     """A transaction for one of the stage path's state changes; its COMMIT is sent on the way
     out and settled by the publisher thread. Statements run in it with `begin=True` (the first
-    begins it, in the same round trip). Driver errors come out as SQLAlchemy's, as from
+    begin it). Driver errors come out as SQLAlchemy's, as from
     `uow.hot_connection`, and roll the transaction back."""
     check()
     # What this process's transactions still on their way changed is not visible to a new
