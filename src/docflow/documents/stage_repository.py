@@ -222,7 +222,7 @@ class Transitioned:
     events: list[dict[str, Any]]  # published after the statement (= its transaction) returns
     taxonomy: dict[str, str | None] | None = None
     model_head: tuple[int, int, list[str]] | None = None  # version, samples, classes
-    original: list[bytes] | None = None  # a small original's chunks, when asked for
+    original: bytes | None = None  # a small original, when asked for
 
 
 # Where the claim conditions live: a fresh claim (the stage is next and nobody holds a live
@@ -271,14 +271,16 @@ def _execute(
             # Its own round trip: in psycopg's pipeline mode (one round trip for both) the
             # wait for the answer spins on the writable socket, and cost more CPU than it saved.
             cursor.execute(b"BEGIN")
-        cursor.execute(text, params, prepare=True)
+        # Results in binary: a small original comes as its bytes, not as hex text that both
+        # ends would encode and parse (about half of a claim's CPU on either side).
+        cursor.execute(text, params, prepare=True, binary=True)
         return cursor.fetchone()
 
 
-# A small original's chunks (database storage), read with the claim that needs them.
+# A small original (database storage), read with the claim that needs it.
 _INLINE_ORIGINAL = (
-    ", CASE WHEN {d}.size_bytes <= :inline_max THEN (SELECT array_agg(b.data ORDER BY b.seq)"
-    " FROM document_blobs b WHERE b.document_id = {d}.id) END AS original{n}"
+    ", CASE WHEN {d}.size_bytes <= :inline_max THEN (SELECT string_agg(b.data, ''::bytea"
+    " ORDER BY b.seq) FROM document_blobs b WHERE b.document_id = {d}.id) END AS original{n}"
 )
 
 
@@ -488,5 +490,5 @@ def _transitioned(change: Change, row: list[Any]) -> Transitioned:
         head = (int(raw[0]), int(raw[1]), list(raw[2] or [])) if raw else None
     original = None
     if change.inline_original and extra[0] is not None:
-        original = [bytes(chunk) for chunk in extra[0]]
+        original = bytes(extra[0])
     return Transitioned(doc, payloads, taxonomy, head, original)

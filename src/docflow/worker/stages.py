@@ -167,7 +167,7 @@ def _load_validate(session: Session, state: Transitioned) -> tuple[Original, str
     doc = state.doc
     forget_carried()
     if state.original is not None:  # read with the claim (a small file): kept in memory
-        original = Original(b"".join(state.original))
+        original = Original(state.original)
     else:
         original = spool_original(session, doc.id)
     # Kept for extraction, should this task chain it; removed when the task ends otherwise.
