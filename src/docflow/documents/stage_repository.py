@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -199,6 +200,36 @@ class DocState:
 _STATE_WIDTH = len(DocState.__slots__)
 assert tuple(DocState.__slots__) == tuple(c.strip() for c in STATE_COLUMNS.split(","))
 
+# What a document's last change in a task reads back: what its events need (Change.last).
+LAST_COLUMNS = "id, owner_id, attempts, message"
+_LAST_WIDTH = len(LAST_COLUMNS.split(","))
+
+
+def _last_state(
+    document_id: uuid.UUID, owner_id: uuid.UUID, attempts: int, message: str | None
+) -> DocState:
+    """The state a last change reads back; nothing reads the other columns."""
+    return DocState(
+        document_id,
+        owner_id,
+        "",
+        None,
+        None,
+        0,
+        attempts,
+        None,
+        "",
+        None,
+        0,
+        message,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -258,6 +289,20 @@ def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
     return text.encode(), tuple(names)
 
 
+_cursors: weakref.WeakKeyDictionary[psycopg.Connection[Any], psycopg.RawCursor[Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _cursor(conn: psycopg.Connection[Any]) -> psycopg.RawCursor[Any]:
+    """One cursor per pooled connection, kept: a cursor learns how to load each column type
+    once (a fresh one set up a loader for every column of every result, two dozen a time)."""
+    cursor = _cursors.get(conn)
+    if cursor is None or cursor.closed:
+        cursor = _cursors[conn] = psycopg.RawCursor(conn)
+    return cursor
+
+
 def _execute(
     conn: psycopg.Connection[Any], sql: str, bind: dict[str, Any], *, begin: bool = False
 ) -> Any:
@@ -266,15 +311,19 @@ def _execute(
     transaction first (the caller commits it)."""
     text, names = _positional(sql)
     params = [bind[name] for name in names]
-    with psycopg.RawCursor(conn) as cursor:
-        if begin and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            # Its own round trip: in psycopg's pipeline mode (one round trip for both) the
-            # wait for the answer spins on the writable socket, and cost more CPU than it saved.
-            cursor.execute(b"BEGIN")
-        # Results in binary: a small original comes as its bytes, not as hex text that both
-        # ends would encode and parse (about half of a claim's CPU on either side).
-        cursor.execute(text, params, prepare=True, binary=True)
-        return cursor.fetchone()
+    cursor = _cursor(conn)
+    if begin and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        # Its own round trip, straight through libpq: in psycopg's pipeline mode (one round
+        # trip for both) the wait for the answer spins on the writable socket, and costs
+        # more CPU than the round trip it saves.
+        began = conn.pgconn.exec_(b"BEGIN")
+        if began.status != pq.ExecStatus.COMMAND_OK:
+            message = (began.error_message or b"BEGIN failed").decode(errors="replace")
+            raise psycopg.OperationalError(message)
+    # Results in binary: a small original comes as its bytes, not as hex text that both
+    # ends would encode and parse (about half of a claim's CPU on either side).
+    cursor.execute(text, params, prepare=True, binary=True)
+    return cursor.fetchone()
 
 
 # A small original (database storage), read with the claim that needs it.
@@ -303,6 +352,9 @@ class Change:
     text_content: str | None = None
     categorize_inputs: bool = False
     inline_original: int = 0
+    # The document's last change in this task: only what its events need is read back (a
+    # result's every column costs the driver a loader to set up, and there are two dozen).
+    last: bool = False
 
 
 def transition(
@@ -334,7 +386,7 @@ def transition_then_claim(
 def _width(change: Change) -> int:
     """How many columns `change`'s side of the result has."""
     return (
-        _STATE_WIDTH
+        (_LAST_WIDTH if change.last else _STATE_WIDTH)
         + 2
         + (2 if change.categorize_inputs else 0)
         + (1 if change.inline_original else 0)
@@ -352,7 +404,7 @@ def _statement(changes: list[Change]) -> tuple[str, dict[str, Any]]:
 
 # What a change's SQL depends on: its columns' expressions and which extras it has. The few
 # shapes the stage path uses are each built once per process.
-Shape = tuple[tuple[tuple[str, str], ...], bool, bool, bool, bool]
+Shape = tuple[tuple[tuple[str, str], ...], bool, bool, bool, bool, bool]
 
 
 def _shape(change: Change) -> Shape:
@@ -362,6 +414,7 @@ def _shape(change: Change) -> Shape:
         change.text_content is not None,
         change.categorize_inputs,
         bool(change.inline_original),
+        change.last,
     )
 
 
@@ -383,7 +436,8 @@ def _statement_sql(shapes: tuple[Shape, ...]) -> str:
 
 def _part_sql(shape: Shape, n: str) -> tuple[list[str], str]:
     """A change's CTEs (d, e, t) and its SELECT, every name suffixed by `n`."""
-    sets, claim, with_text, categorize_inputs, inline_original = shape
+    sets, claim, with_text, categorize_inputs, inline_original, last = shape
+    state_columns = LAST_COLUMNS if last else STATE_COLUMNS
 
     def p(sql: str) -> str:  # this side's parameter names
         return re.sub(r"(?<![:\w]):(\w+)", rf":\1{n}", sql) if n else sql
@@ -393,7 +447,7 @@ def _part_sql(shape: Shape, n: str) -> tuple[list[str], str]:
     ctes = [
         f"{d} AS (UPDATE documents SET {assignments}, updated_at = now()"
         f" WHERE id = {p(':document_id')} AND {p(_CLAIMABLE_SQL if claim else _OWNED_SQL)}"
-        f" RETURNING {STATE_COLUMNS})",
+        f" RETURNING {state_columns})",
         f"{e} AS (INSERT INTO document_events"
         " (document_id, owner_id, type, status, stage, progress, message, data, actor,"
         " created_at)"
@@ -412,7 +466,7 @@ def _part_sql(shape: Shape, n: str) -> tuple[list[str], str]:
             f" {p(':text_content')} FROM {d}"
             " ON CONFLICT (document_id) DO UPDATE SET content = excluded.content)"
         )
-    columns = ", ".join(f"{d}.{c.strip()}" for c in STATE_COLUMNS.split(","))
+    columns = ", ".join(f"{d}.{c.strip()}" for c in state_columns.split(","))
     select = (
         f"SELECT {columns},"
         f" (SELECT array_agg({e}.id ORDER BY {e}.id) FROM {e}) AS event_ids{n},"
@@ -464,8 +518,9 @@ def _events_json(events: list[NewEvent]) -> str:
 
 def _transitioned(change: Change, row: list[Any]) -> Transitioned:
     """A change's side of the result row, as the worker holds it."""
-    doc = DocState(*row[:_STATE_WIDTH])
-    event_ids, created = row[_STATE_WIDTH] or [], row[_STATE_WIDTH + 1] or []
+    width = _LAST_WIDTH if change.last else _STATE_WIDTH
+    doc = _last_state(*row[:width]) if change.last else DocState(*row[:width])
+    event_ids, created = row[width] or [], row[width + 1] or []
     payloads = [
         payload(
             id=event_id,
@@ -482,7 +537,7 @@ def _transitioned(change: Change, row: list[Any]) -> Transitioned:
         )
         for event_id, at, ev in zip(event_ids, created, change.events, strict=False)
     ]
-    extra = row[_STATE_WIDTH + 2 : _width(change)]
+    extra = row[width + 2 : _width(change)]
     taxonomy = head = None
     if change.categorize_inputs:
         taxonomy = {str(name): rule for name, rule in extra.pop(0) or []}

@@ -59,14 +59,20 @@ class Chain:
         )
 
     def commit(
-        self, step: Step, *, categorize_inputs: bool, then: repo.Change | None = None
+        self,
+        step: Step,
+        *,
+        categorize_inputs: bool,
+        then: repo.Change | None = None,
+        final: bool = False,
     ) -> tuple[repo.Transitioned | None, repo.Transitioned | None]:
         """Commit what is held and then `step`, in one statement (with `then`: the claim of
         the task's next document), and publish their events: (this document as it is now,
-        None when the claim is gone; the next one as claimed, None when it was not)."""
+        None when the claim is gone; the next one as claimed, None when it was not). `final`:
+        the document is done with (reached review); its state is not read back."""
         with self._lock:
             steps, self._held = [*self._held, step], []
-            return self._write(steps, categorize_inputs, then)
+            return self._write(steps, categorize_inputs, then, final)
 
     def flush(self) -> bool:
         """Commit what is held (from any thread); False when the claim is gone."""
@@ -74,10 +80,10 @@ class Chain:
             if not self._held:
                 return True
             steps, self._held = self._held, []
-            return self._write(steps, False, None)[0] is not None
+            return self._write(steps, False, None, False)[0] is not None
 
     def _write(
-        self, steps: list[Step], categorize_inputs: bool, then: repo.Change | None
+        self, steps: list[Step], categorize_inputs: bool, then: repo.Change | None, final: bool
     ) -> tuple[repo.Transitioned | None, repo.Transitioned | None]:
         last = steps[-1]
         if len(steps) == 1:
@@ -99,6 +105,7 @@ class Chain:
             **change,
             text_content=text,
             categorize_inputs=categorize_inputs,
+            last=final,
         )
         following = None
         with hot_transaction() as tx:

@@ -270,7 +270,10 @@ def _stages(
             if time.monotonic() - task_started < BATCH_SECONDS:
                 then = _claim(following_id, first, owner, queue)
         done, next_state = chain.commit(
-            step, categorize_inputs=chaining and following is Stage.CATEGORIZE, then=then
+            step,
+            categorize_inputs=chaining and following is Stage.CATEGORIZE,
+            then=then,
+            final=following is None,
         )
         next_claimed = None
         if next_state is not None:
