@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import uuid
@@ -34,6 +33,7 @@ from docflow.documents.router import upload as upload_endpoint
 from docflow.errors import AppError
 from docflow.events.hub import EventHub
 from docflow.export.router import router as export_router
+from docflow.gctune import tune_gc
 from docflow.health.router import router as health_router
 from docflow.metrics import install_api_metrics, install_publish_context
 from docflow.ratelimit import RateLimitMiddleware
@@ -201,21 +201,6 @@ def crash_response(request_id: str) -> JSONResponse:
         "Something went wrong on our side. Quote the request id if you report it.",
         {"request_id": request_id},
     )
-
-
-# Young-generation collections every GC_YOUNG net allocations instead of CPython's 700: a busy
-# API allocates (and frees by reference counting) thousands of short-lived objects per
-# request, and each collection is paid by whichever request is running.
-GC_YOUNG = 20_000
-
-
-def tune_gc() -> None:
-    """What exists once the app has started (modules, routes, pools) lives as long as the
-    process: freeze it out of the collector's scans, and collect the young generation less
-    often. In-process uploads: ~20% less CPU each (780 -> 620 us, best of three)."""
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG, older, oldest)
 
 
 @asynccontextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 import weakref
@@ -18,6 +17,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from docflow import jsontext
 from docflow.events.log import payload
 from docflow.models import Document, DocumentText, Stage, Status
 
@@ -497,7 +497,7 @@ def _part_params(change: Change, n: str) -> dict[str, Any]:
 
 
 def _events_json(events: list[NewEvent]) -> str:
-    return json.dumps(
+    return jsontext.dumps(
         [
             {
                 "ord": index,
@@ -511,8 +511,7 @@ def _events_json(events: list[NewEvent]) -> str:
                 "at": ev.at,
             }
             for index, ev in enumerate(events)
-        ],
-        default=str,
+        ]
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from docflow import jsontext
 from docflow.events.log import events_in
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Event(dict[str, Any]):
     __slots__ = ("raw",)
 
     def __init__(self, raw: str | bytes) -> None:
-        super().__init__(json.loads(raw))
+        super().__init__(jsontext.loads(raw))
         self.raw = raw.decode() if isinstance(raw, bytes) else raw
 
 

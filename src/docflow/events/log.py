@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from docflow import jsontext
 from docflow.db import outbox
 from docflow.models import Document, DocumentEvent
 
@@ -71,11 +71,11 @@ def payload(
 
 def encode(event: dict[str, Any]) -> str:
     """A published event's text on the channel (compact JSON; the streams send it as is)."""
-    return json.dumps(event, separators=(",", ":"), default=str)
+    return jsontext.dumps(event)
 
 
 # A message on the channel carries the events of one commit, one per line: compact JSON has no
-# line breaks of its own (json.dumps escapes them), so each line is an event's text as is.
+# line breaks of its own (JSON text escapes them), so each line is an event's text as is.
 MESSAGE_EVENTS = 100
 
 

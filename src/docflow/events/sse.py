@@ -7,10 +7,10 @@ While the Redis link is down the stream polls the log itself, so the final state
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
+from docflow import jsontext
 from docflow.events.hub import RESYNC, SHUTDOWN, Event, EventHub, Subscriber
 
 Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
@@ -31,7 +31,7 @@ def frame(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     if isinstance(data, Event):
         body = data.raw
     else:
-        body = json.dumps(data, separators=(",", ":"), default=str)
+        body = jsontext.dumps(data)
     return f"{head}event: {event}\ndata: {body}\n\n"
 
 

@@ -21,6 +21,7 @@ from celery.signals import (
 from docflow import logging as docflow_logging
 from docflow.celery_config import configure
 from docflow.config import get_settings
+from docflow.gctune import tune_gc
 from docflow.metrics import install_worker_signals
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,13 @@ def _limit_memory(**_: Any) -> None:
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@worker_process_init.connect
+def _tune_gc(**_: Any) -> None:
+    """A pool process starts with what its parent loaded (Celery, the models, the stop-word
+    lists): frozen, the collector no longer walks it, and young collections come less often."""
+    tune_gc()
 
 
 @worker_init.connect

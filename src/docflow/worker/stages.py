@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from docflow import jsontext
 from docflow.categories import learning
 from docflow.config import get_settings
 from docflow.documents import stage_repository as repo
@@ -209,7 +209,7 @@ def _apply_extract(doc: DocState, result: Extraction) -> Outcome:
     sets = {"page_count": ":page_count", "metadata": "CAST(:metadata AS jsonb)"}
     params: dict[str, Any] = {
         "page_count": result.page_count,
-        "metadata": json.dumps(metadata, default=str),
+        "metadata": jsontext.dumps(metadata),
     }
     title = result.metadata.get("title")
     if isinstance(title, str) and title.strip():
@@ -223,8 +223,8 @@ def _apply_extract(doc: DocState, result: Extraction) -> Outcome:
 
 
 def _apply_analyze(doc: DocState, result: Analysis) -> Outcome:
-    keywords = json.dumps(list(result.keywords))
-    fields = json.dumps(dict(result.fields), default=str)
+    keywords = jsontext.dumps(list(result.keywords))
+    fields = jsontext.dumps(dict(result.fields))
     return Outcome(
         {
             "language": ":language",
@@ -249,8 +249,8 @@ def _apply_analyze(doc: DocState, result: Analysis) -> Outcome:
             "word_count": result.word_count,
             "reading_time_minutes": result.reading_time_minutes,
             "summary": result.summary,
-            "keywords": json.loads(keywords),
-            "fields": json.loads(fields),
+            "keywords": jsontext.loads(keywords),
+            "fields": jsontext.loads(fields),
         },
     )
 

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from docflow import jsontext
 from docflow.config import get_settings
 from docflow.documents import stage_repository as repo
 from docflow.documents.lifecycle import STAGE_VERBS, overall_progress
@@ -195,7 +195,7 @@ def merged(steps: list[Step]) -> dict[str, Any]:
         }
     # Each entry is whole (a start replaces its stage's entry, a finish completes it).
     sets["timings"] = "coalesce(timings, '{}'::jsonb) || CAST(:timings AS jsonb)"
-    params["timings"] = json.dumps(timings)
+    params["timings"] = jsontext.dumps(timings)
     events = [event for step in held for event in _as_written(step)]
     return {"sets": sets, "params": params, "events": events + last.after["events"]}
 
