@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -10,9 +11,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import redis
 
 PASSWORD = "correct-horse-battery"
 TERMINAL_OR_REVIEW = {"review", "finalised", "rejected", "failed"}
+# A document's events from its first stage to review, when nothing goes wrong.
+TO_REVIEW = [
+    *["stage.started", "stage.completed"] * 4,
+    "document.review",
+]
+
+
+def queued_tasks(redis_url: str, key: str) -> list[tuple[str, list[str]]]:
+    """(task name, its positional arguments: the document ids) of each Celery message waiting
+    at Redis list `key`, oldest first."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        raw = client.lrange(key, 0, -1)
+    finally:
+        client.close()
+    messages = [json.loads(m) for m in reversed(raw)]
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
 
 
 @dataclass

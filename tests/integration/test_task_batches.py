@@ -4,38 +4,18 @@ document a message names: each still gets its whole pipeline and its whole event
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from typing import Any
 
 import httpx
-import redis
 from tests.conftest import Stack, start_api, start_worker
-from tests.helpers import login, wait_api, wait_status
+from tests.helpers import TO_REVIEW, login, queued_tasks, wait_api, wait_status
 
-FLOW = [
-    "document.uploaded",
-    "stage.started",
-    "stage.completed",
-    "stage.started",
-    "stage.completed",
-    "stage.started",
-    "stage.completed",
-    "stage.started",
-    "stage.completed",
-    "document.review",
-]
+FLOW = ["document.uploaded", *TO_REVIEW]
 
 
 def _messages(redis_url: str, key: str) -> list[list[str]]:
     """The argument lists of the task messages queued at `key`, oldest first."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        raw = client.lrange(key, 0, -1)
-    finally:
-        client.close()
-    bodies = [json.loads(base64.b64decode(json.loads(m)["body"])) for m in reversed(raw)]
-    return [body[0] for body in bodies]
+    return [ids for _, ids in queued_tasks(redis_url, key)]
 
 
 async def _post(client: httpx.AsyncClient, me: dict[str, str], name: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ The stages run here in this process, on documents no worker is told about."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import uuid
@@ -27,20 +26,10 @@ from docflow.models import Document, Stage
 from docflow.worker import runner, stages
 from docflow.worker.runner import run_batch
 from tests.conftest import Infra
+from tests.helpers import TO_REVIEW, queued_tasks
 from tests.worker.stored import document, events_of, stored_document
 
 NOTE = b"Minutes of the planning meeting. Budget approved; next review in March.\n" * 4
-REVIEWED = [
-    "stage.started",
-    "stage.completed",
-    "stage.started",
-    "stage.completed",
-    "stage.started",
-    "stage.completed",
-    "stage.started",
-    "stage.completed",
-    "document.review",
-]
 
 
 @pytest.fixture
@@ -56,13 +45,7 @@ def probe_queue(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def _queued(queue: str) -> list[tuple[str, list[str]]]:
     """(task name, its document ids) of each message waiting in `queue`, oldest first."""
-    client = redis.Redis.from_url(get_settings().redis_url)
-    try:
-        raw = client.lrange(f"{get_settings().redis_namespace}:{queue}", 0, -1)
-    finally:
-        client.close()
-    messages = [json.loads(m) for m in reversed(raw)]
-    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
+    return queued_tasks(get_settings().redis_url, f"{get_settings().redis_namespace}:{queue}")
 
 
 def test_each_document_of_a_message_gets_its_own_pipeline_and_trouble_stays_its_own(
@@ -77,7 +60,7 @@ def test_each_document_of_a_message_gets_its_own_pipeline_and_trouble_stays_its_
 
     for good in (first, last):
         assert document(good).status == "review"
-        assert [e.type for e in events_of(good)] == REVIEWED
+        assert [e.type for e in events_of(good)] == TO_REVIEW
         assert document(good).attempts == 0
     # The statement that moved one document to review claimed the next (one commit for both).
     assert events_of(last)[0].created_at == events_of(first)[-1].created_at
@@ -202,7 +185,7 @@ def test_a_document_claimed_by_a_commit_still_on_its_way_is_finished_all_the_sam
         run_batch([first, second], Stage.VALIDATE, "batch-slow-commit", probe_queue)
     for doc in (first, second):
         assert document(doc).status == "review"
-        assert [e.type for e in events_of(doc)] == REVIEWED
+        assert [e.type for e in events_of(doc)] == TO_REVIEW
 
 
 @contextlib.contextmanager
