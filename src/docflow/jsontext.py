@@ -2,7 +2,8 @@
 
 orjson writes what `json.dumps(value, separators=(",", ":"), default=str)` writes, at a tenth
 of the cost, except that text outside ASCII stays UTF-8 instead of becoming `\\uXXXX` escapes
-(the same JSON once parsed). Dates and times go through `str` as with json's `default=str`.
+and a float may be spelled differently (`1e-7` for `1e-07`): the same JSON once parsed. Dates
+and times go through `str`, as with json's `default=str`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value, default=str, option=_OPTIONS).decode()
-
-
-def dumpb(value: Any) -> bytes:
-    return orjson.dumps(value, default=str, option=_OPTIONS)
 
 
 loads = orjson.loads
