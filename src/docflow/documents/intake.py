@@ -11,6 +11,12 @@ batching adds no waiting, it only collects what arrived while earlier batches we
 Nothing is acknowledged before it is committed. If a batch's statement fails, its uploads are
 retried one by one, so one upload the database refuses fails alone.
 
+A written batch is announced (its events published, its tasks sent) by one announcer per event
+loop, not by its writer: the writer goes straight on to the next batch, and the announcer sends
+everything written since its last round trip in one pipeline. (A writer that announced its own
+batch held its slot through a Redis round trip; under load all of them could be waiting to
+announce while every client waited to be written, and the API idled a fifth of the time.)
+
 The tasks are grouped too, when that costs nobody any waiting: while a task is already queued
 behind busy workers (every worker slot taken), a new upload's validate task lingers for up to
 LINGER_SECONDS and goes out in one message with the others that arrived meanwhile (at most
@@ -42,12 +48,17 @@ from docflow.models import Stage
 log = logging.getLogger(__name__)
 
 # At most this many uploads per statement (a 64 KiB file each at most: a few MiB of parameters).
-MAX_BATCH = 64
+MAX_BATCH = 8
 # Batches written at the same time, each on its own pooled connection: while one waits for its
 # commit to reach the disk (or for the event loop, busy answering the last batch), the next is
 # already on its way. With one writer, uploads topped out near 730/s; with four, a writer spent
 # more time waiting to announce its batch than writing it.
 MAX_WRITERS = 8
+# A writer that finds nothing to write keeps its connection this long for the next batch. Under
+# load, uploads come in bursts a few milliseconds apart; a writer that gave its connection back
+# at each gap (a ROLLBACK round trip, then a checkout) was busy doing so, with every writer
+# slot taken, just when the next burst arrived, and the API idled a fifth of the time.
+HOLD_SECONDS = 0.25
 
 
 # How long a validate task may wait to share its message while the queue is backlogged, and
@@ -66,13 +77,20 @@ class _Writer:
         self.lingering: list[jobs.Job] = []
         self.timer: asyncio.TimerHandle | None = None
         self.flushing: set[asyncio.Task[None]] = set()
+        self.unannounced: list[Inserted] = []  # written, not yet announced
+        self.announcer: asyncio.Task[None] | None = None
+        self.idle: list[asyncio.Future[None]] = []  # writers holding a connection for more
 
     async def submit(self, upload: WholeUpload) -> Inserted | None:
         future: asyncio.Future[Inserted | None] = asyncio.get_running_loop().create_future()
         # Read even when nobody waits any more, so an unanswered failure is not logged as lost.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.pending.append((upload, future))
-        if len(self.running) < MAX_WRITERS:
+        if self.idle:
+            waiting = self.idle.pop()
+            if not waiting.done():
+                waiting.set_result(None)
+        elif len(self.running) < MAX_WRITERS:
             task = asyncio.get_running_loop().create_task(self._drain(), name="upload-intake")
             self.running.add(task)
             task.add_done_callback(self.running.discard)
@@ -91,12 +109,33 @@ class _Writer:
                     driver = await repo.driver(conn)
                     # One connection for this writer's batches while uploads keep coming (a
                     # checkout costs about as much CPU as the statement); a batch that failed
-                    # ends it, and the next batch takes a fresh connection.
-                    while self.pending and await self._write(driver, self._take()):
-                        pass
+                    # ends it, and the next batch takes a fresh connection, as does one that
+                    # finds the server has closed this one while it waited.
+                    while await self._more() and not driver.is_closed():
+                        if not await self._write(driver, self._take()):
+                            break
             except Exception as exc:  # no connection to be had: this batch fails, not all
                 for _, future in self._take():
                     _settle(future, exc=exc)
+
+    async def _more(self) -> bool:
+        """Whether there is a batch to write, now or within HOLD_SECONDS."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + HOLD_SECONDS
+        while not self.pending:  # woken, another writer may have taken the batch first
+            left = until - loop.time()
+            if left <= 0:
+                return False
+            waiting: asyncio.Future[None] = loop.create_future()
+            self.idle.append(waiting)
+            try:
+                await asyncio.wait_for(waiting, left)
+            except TimeoutError:
+                pass
+            finally:
+                if waiting in self.idle:
+                    self.idle.remove(waiting)
+        return True
 
     async def _write(self, driver: Any, batch: list[Waiting]) -> bool:
         """Insert, answer and announce one batch; False when its statement failed."""
@@ -116,21 +155,31 @@ class _Writer:
                 _settle(future, result=outcome)
         # Answered first: committed is what an upload promises. The announcement only tells the
         # streams and the workers sooner than replay and the reaper would.
-        if not written:
-            return True
-        try:
-            events = [_uploaded_payload(doc, event) for doc, event in written]
-            tasks = await self._now([_validate_task(doc) for doc, _ in written])
-            if jobs.shares_events_redis():  # events and tasks in one round trip
-                await jobs.send_async(tasks, events=messages([encode(e) for e in events]))
-            else:
-                await publish_async(events)
-                await jobs.send_async(tasks)
-        except Exception:  # a writer must go on to the uploads still waiting for it
-            log.exception(
-                "announcing %d uploads failed; replay and the reaper cover it", len(written)
-            )
+        if written:
+            self.unannounced += written
+            if self.announcer is None or self.announcer.done():
+                self.announcer = asyncio.get_running_loop().create_task(
+                    self._announce(), name="upload-announce"
+                )
         return True
+
+    async def _announce(self) -> None:
+        """Publish the events and send the tasks of everything written and not yet announced,
+        one round trip at a time, until nothing is left."""
+        while self.unannounced:
+            written, self.unannounced = self.unannounced, []
+            try:
+                events = [_uploaded_payload(doc, event) for doc, event in written]
+                tasks = await self._now([_validate_task(doc) for doc, _ in written])
+                if jobs.shares_events_redis():  # events and tasks in one round trip
+                    await jobs.send_async(tasks, events=messages([encode(e) for e in events]))
+                else:
+                    await publish_async(events)
+                    await jobs.send_async(tasks)
+            except Exception:  # the announcer must go on to the uploads written meanwhile
+                log.exception(
+                    "announcing %d uploads failed; replay and the reaper cover it", len(written)
+                )
 
     async def _now(self, tasks: list[jobs.Job]) -> list[jobs.Job]:
         """The messages to send now: each task alone while its queue has none waiting (after
@@ -160,12 +209,17 @@ class _Writer:
 
     def _linger_over(self) -> None:
         self.timer = None
-        task = asyncio.get_running_loop().create_task(self.flush(), name="upload-tasks")
+        task = asyncio.get_running_loop().create_task(self._send_lingering(), name="upload-tasks")
         self.flushing.add(task)
         task.add_done_callback(self.flushing.discard)
 
     async def flush(self) -> None:
-        """Send whatever lingers now."""
+        """Announce what is written and send whatever lingers, now."""
+        if self.announcer is not None:
+            await self.announcer
+        await self._send_lingering()
+
+    async def _send_lingering(self) -> None:
         messages = self._take_lingering()
         if messages and not await jobs.send_async(messages):
             log.warning("%d lingering task message(s) lost; the reaper covers them", len(messages))
