@@ -6,7 +6,7 @@ The load generator (bench/_loadgen.py) is a separate uvloop process on raw socke
 keep-alive connections (closed loop, like wrk). No worker runs: the tasks stay queued in Redis,
 which is what "enqueued" means. Goal: >= 0.4x the bare endpoint and >= 500 req/s.
 
-    python bench/bench_upload.py [--seconds 8] [--rounds 3] [--connections 32]
+    python bench/bench_upload.py [--seconds 8] [--rounds 5] [--connections 32]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def load(port: int, request: bytes, tmp: Path, seconds: float, connections: int)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(seconds: float = 8, rounds: int = 3, connections: int = 32) -> list[Result]:
+def run(seconds: float = 8, rounds: int = 5, connections: int = 32) -> list[Result]:
     from tests.fixtures.files import SAMPLE_TEXTS
 
     text = next(iter(SAMPLE_TEXTS.values())).encode()
@@ -138,7 +138,7 @@ def _queued(redis_url: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     run(args.seconds, args.rounds, args.connections)

@@ -99,7 +99,7 @@ def main() -> None:
     plan: dict[str, Callable[[], list[Result]]] = {
         "extract": lambda: extract(quick),
         "latency": lambda: bench_latency.run(200, 4 if quick else 8),
-        "upload": lambda: bench_upload.run(5 if quick else 8, 2 if quick else 3),
+        "upload": lambda: bench_upload.run(5 if quick else 8, 2 if quick else 5),
         "pipeline": lambda: bench_pipeline.run(240 if quick else 1000),
         "streams": lambda: bench_streams.run(
             [2000, 5000, 10_000] if full else ([300, 800] if quick else [1200, 10_000])
