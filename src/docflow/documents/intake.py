@@ -86,17 +86,23 @@ class _Writer:
         # Read even when nobody waits any more, so an unanswered failure is not logged as lost.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.pending.append((upload, future))
-        if self.idle:
-            waiting = self.idle.pop()
-            if not waiting.done():
-                waiting.set_result(None)
-        elif len(self.running) < MAX_WRITERS:
+        if not self._wake_idle() and len(self.running) < MAX_WRITERS:
             task = asyncio.get_running_loop().create_task(self._drain(), name="upload-intake")
             self.running.add(task)
             task.add_done_callback(self.running.discard)
         # A client that hangs up cancels only its wait: its upload stays in its batch, and the
         # writer passes over the cancelled future when it answers.
         return await future
+
+    def _wake_idle(self) -> bool:
+        """Wake a writer that holds its connection waiting for more; False when none waits.
+        (One whose wait has just run out is passed over: it looks at `pending` by itself.)"""
+        while self.idle:
+            waiting = self.idle.pop()
+            if not waiting.done():
+                waiting.set_result(None)
+                return True
+        return False
 
     def _take(self) -> list[Waiting]:
         batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
