@@ -251,3 +251,24 @@ async def test_bursts_with_gaps_between_them_are_each_written_and_announced(
             ([uuid.UUID(d["id"]) for d in docs],),
         ).fetchone()
     assert requeued == (0,)
+
+
+async def test_an_upload_answers_the_documents_json_as_the_model_writes_it(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    # A fresh upload's answer is written from its row without building the model
+    # (schemas.document_json): the same bytes as the model's own JSON, every field present.
+    from docflow.documents.schemas import DocumentRead
+
+    me = await login(client, stack.users["uploader"])
+    response = await _post(
+        client, me, "r\u00e9sum\u00e9 \u201cfinal\u201d.txt", b"Caf\xc3\xa9 notes. " * 40
+    )
+    assert response.status_code == 201
+    body = response.content
+    assert DocumentRead.model_validate_json(body).model_dump_json().encode() == body
+    doc = response.json()
+    assert set(doc) == {*DocumentRead.model_fields, "category_uncertain"}
+    assert doc["filename"] == "r\u00e9sum\u00e9 \u201cfinal\u201d.txt"
+    assert doc["status"] == "uploaded" and doc["created_at"].endswith("Z")
+    assert response.headers["location"] == f"/api/v1/documents/{doc['id']}"

@@ -12,7 +12,13 @@ from docflow.deps import CurrentUser, SessionDep, uploader
 from docflow.documents import service as documents
 from docflow.documents import streams
 from docflow.documents.params import FilterDep
-from docflow.documents.schemas import DocumentPage, DocumentRead, DocumentText, EventRead
+from docflow.documents.schemas import (
+    DocumentPage,
+    DocumentRead,
+    DocumentText,
+    EventRead,
+    document_json,
+)
 from docflow.documents.upload_stream import FORM_OVERHEAD_BYTES, UPLOAD_BODY, receive_file
 from docflow.errors import PayloadTooLarge
 from docflow.models import Document, DocumentEvent
@@ -45,12 +51,16 @@ async def upload(request: Request) -> Response:
     file = await receive_file(request, "file", settings.max_upload_bytes)
     key = request.headers.get("idempotency-key")
     doc, created = await documents.upload(settings, owner_id, file, key)
-    read = DocumentRead.model_validate(doc)
-    headers = {"Location": f"/api/v1/documents/{read.id}"}
+    if created and isinstance(doc, dict):  # a fresh whole upload's row, as the model types it
+        document_id, body = doc["id"], document_json(doc)
+    else:
+        read = DocumentRead.model_validate(doc)
+        document_id, body = read.id, read.model_dump_json().encode()
+    headers = {"Location": f"/api/v1/documents/{document_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return Response(
-        read.model_dump_json(),
+        body,
         status_code=201 if created else 200,
         headers=headers,
         media_type="application/json",

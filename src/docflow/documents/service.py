@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import re
 import time
 import unicodedata
@@ -21,7 +20,7 @@ import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from docflow import jobs
+from docflow import jobs, jsontext
 from docflow.config import Settings
 from docflow.db import async_engine, async_session_factory
 from docflow.deps import ACCOUNT_GONE, unit_of_work
@@ -137,7 +136,7 @@ async def _upload_whole(
         message=queued or "Waiting for a worker",
         data=data if isinstance(storage, DatabaseStorage) else None,
         event_message=f"Uploaded {filename}" + (f". {queued}" if queued else ""),
-        event_data=json.dumps({"size_bytes": len(data), "sha256": sha256}),
+        event_data=jsontext.dumps({"size_bytes": len(data), "sha256": sha256}),
     )
     try:
         if isinstance(storage, FilesystemStorage):
