@@ -47,7 +47,9 @@ from docflow.models import Stage
 
 log = logging.getLogger(__name__)
 
-# At most this many uploads per statement (a 64 KiB file each at most: a few MiB of parameters).
+# At most this many uploads per statement (a 64 KiB file each at most). Small, so that a burst
+# becomes several statements in flight side by side and the API parses the next uploads while
+# PostgreSQL writes the first (64 made one statement that every client waited on).
 MAX_BATCH = 8
 # Batches written at the same time, each on its own pooled connection: while one waits for its
 # commit to reach the disk (or for the event loop, busy answering the last batch), the next is
