@@ -206,7 +206,11 @@ class Rig:
         return proc, port
 
     def worker(self, concurrency: int = 2, env: dict[str, str] | None = None) -> Proc:
+        """The rig's one worker, its pool children pinned to CPUs of their own as `make run`
+        runs them (DOCFLOW_WORKER_PIN_CPUS=false in the environment, or in `env`, to compare)."""
         name = f"bench{uuid.uuid4().hex[:4]}"
+        pin = self.env.get("DOCFLOW_WORKER_PIN_CPUS", "true")
+        env = {"DOCFLOW_WORKER_PIN_CPUS": pin, **(env or {})}
         return self.spawn(
             f"worker-{name}",
             [

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Address-space cap per worker child, so a hostile file fails its own document with a
     # MemoryError instead of dragging the machine (and every other document) down. 0 = no cap.
     stage_memory_limit_mb: int = 2048
+    # Pin each pool child of a worker to a CPU of its own (when there are enough): a child
+    # that migrates between cores loses its caches, ~6% of its CPU per document. For a host
+    # that runs one worker (`make run` sets it); several workers pinned alike would share CPUs.
+    worker_pin_cpus: bool = False
 
     # Origins allowed to call the API from a browser; empty = CORS closed (same origin only).
     cors_origins: list[str] = []

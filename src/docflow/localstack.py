@@ -153,6 +153,8 @@ def run_stack(host: str, port: int, concurrency: int) -> int:
         env.setdefault("DOCFLOW_FLOWER_USER", "admin")
         if not env.get("DOCFLOW_FLOWER_PASSWORD"):
             env["DOCFLOW_FLOWER_PASSWORD"] = _secret(var / "flower-password")
+        # The stack's one worker may give each pool child a CPU of its own (config.py).
+        env.setdefault("DOCFLOW_WORKER_PIN_CPUS", "true")
         commands = {
             "api": [python, "-m", "docflow.cli", "api", "--host", host, "--port", str(port)],
             "worker": [python, "-m", "docflow.cli", "worker", "-c", str(concurrency)],

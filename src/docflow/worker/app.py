@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import socket
 import threading
 from typing import Any
 
 import redis
+from billiard.process import current_process
 from celery import Celery
 from celery.signals import (
     setup_logging,
@@ -79,6 +81,37 @@ def _tune_gc(**_: Any) -> None:
     """A pool process starts with what its parent loaded (Celery, the models, the stop-word
     lists): frozen, the collector no longer walks it, and young collections come less often."""
     tune_gc()
+
+
+# The pool's size, as the worker's main process knows it before the children fork.
+_pool_size = 0
+
+
+@worker_init.connect
+def _pool(sender: Any = None, **_: Any) -> None:
+    global _pool_size
+    _pool_size = int(getattr(sender, "concurrency", 0) or 0)
+
+
+@worker_process_init.connect
+def _pin_cpu(**_: Any) -> None:
+    """With DOCFLOW_WORKER_PIN_CPUS, pool child i runs on the i-th CPU it may use, when each
+    child can have one: it keeps its caches instead of following the scheduler from core to
+    core between two round trips to the database (see docs/benchmarks.md)."""
+    if not get_settings().worker_pin_cpus:
+        return
+    index = getattr(current_process(), "index", -1)  # a prefork pool child's, 0-based
+    cpu = cpu_for(index, _pool_size, sorted(os.sched_getaffinity(0)))
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+def cpu_for(index: int, pool_size: int, allowed: list[int]) -> int | None:
+    """The CPU for pool child `index`; None (leave it to the scheduler) when the pool has more
+    children than CPUs, or is of one child only."""
+    if not 1 < pool_size <= len(allowed) or not 0 <= index < pool_size:
+        return None
+    return allowed[index]
 
 
 @worker_init.connect

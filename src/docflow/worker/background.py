@@ -51,7 +51,8 @@ class _Publisher:
         self.pid = os.getpid()
         self._cond = threading.Condition()
         self._items: list[dict[str, Any] | Committing] = []
-        self._busy = False
+        self._busy = False  # the thread is settling or publishing a batch
+        self._helping = False  # a caller of wait_committed is settling one (see there)
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
         self._handed = self._settled = 0  # COMMITs handed over, and settled, so far
@@ -69,10 +70,32 @@ class _Publisher:
 
     def wait_committed(self, timeout: float = 60.0) -> None:
         """Until every COMMIT handed over so far has settled: a statement that reads what one
-        of them wrote must not start before it is visible (its snapshot would miss it)."""
+        of them wrote must not start before it is visible (its snapshot would miss it).
+
+        The caller settles what the thread has not taken yet itself, in order, and leaves the
+        events to the thread: a worker busy computing holds the GIL, and the thread, woken by
+        the COMMIT's answer, would wait for it up to a switch interval (5 ms) before it could
+        settle, while the worker's next statement waited for the thread."""
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._handed
+            if self._settled >= target:
+                return
+            batch = None
+            if self._items and not self._helping:
+                batch, self._items, self._helping = self._items, [], True
+        if batch is not None:
+            payloads: list[dict[str, Any]] = []
+            try:
+                payloads = self._committed(batch)
+            except Exception:
+                log.warning("settling COMMITs failed", exc_info=True)
+            finally:
+                with self._cond:
+                    self._items[:0] = payloads
+                    self._helping = False
+                    self._cond.notify_all()
+        with self._cond:
             while self._settled < target:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -100,7 +123,7 @@ class _Publisher:
         and before a task ends: a worker shutting down takes nothing unsent with it)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._items or self._busy:
+            while self._items or self._busy or self._helping:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
@@ -109,7 +132,7 @@ class _Publisher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._items:
+                while not self._items or self._helping:
                     self._cond.wait()
                 batch, self._items, self._busy = self._items, [], True
             try:
