@@ -1,8 +1,9 @@
 # a benchmark reports by printing
 """End-to-end documents/s through the real pipeline beside the compute ceiling, same run.
 
-Ours: an API process and one Celery worker with 2 pool processes (`docflow worker -c 2`) on
-private PostgreSQL/Redis; an open-loop uploader posts N small mixed documents (text, 1-3 page
+Ours: an API process and one Celery worker with 2 pool processes (`docflow worker -c 2`, each
+pinned to a CPU of its own as `make run` runs them: DOCFLOW_WORKER_PIN_CPUS) on private
+PostgreSQL/Redis; an open-loop uploader posts N small mixed documents (text, 1-3 page
 PDFs, DOCX) at a fixed rate, whatever the pipeline's progress, and we time from the first upload
 to the last document reaching `review`.
 
