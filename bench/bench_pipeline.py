@@ -29,6 +29,7 @@ cores it says what the machine can carry, whatever the scheduling delays.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import resource
 import sys
@@ -247,9 +248,22 @@ def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dic
                 " - created_at) * 1000 from documents where timings ? 'validate'"
             )
         ]
+        # Each document's span (its validate start to its categorize finish) by the pool
+        # process that claimed it: the time between spans is what a slot spent on no document.
+        spans = [
+            (str(v[0]), float(v[1]), float(v[2]))  # type: ignore[arg-type]
+            for v in r.sql(
+                "select e.actor, extract(epoch from (d.timings->'validate'->>'started_at')"
+                "::timestamptz), extract(epoch from (d.timings->'categorize'->>'finished_at')"
+                "::timestamptz) from documents d join document_events e on e.document_id = d.id"
+                " and e.type = 'stage.started' and e.stage = 'validate'"
+                " where d.timings ? 'categorize'"
+            )
+        ]
     return {
         "elapsed": elapsed,
         "reviewed": reviewed,
+        "between": _between_documents(spans),
         "failed": failed,
         "done": done,
         "stages": stages,
@@ -258,6 +272,22 @@ def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dic
         "first_wait_ms": waits,
         "cpu_ms": cpu_ms,
     }
+
+
+def _between_documents(spans: list[tuple[str, float, float]]) -> list[tuple[float, int]]:
+    """Per pool process: (the share of its first-to-last span spent between documents, how
+    many of those gaps passed 2 ms: mostly one per task message, the Celery consumer's turn)."""
+    by_process: dict[str, list[tuple[float, float]]] = {}
+    for process, start, end in spans:
+        by_process.setdefault(process, []).append((start, end))
+    shares = []
+    for intervals in by_process.values():
+        intervals.sort()
+        gaps = [max(b[0] - a[1], 0.0) for a, b in itertools.pairwise(intervals)]
+        span = intervals[-1][1] - intervals[0][0]
+        if span > 0:
+            shares.append((sum(gaps) / span, sum(1 for g in gaps if g > 0.002)))
+    return shares
 
 
 def _wait_done(r: Any, count: int, timeout: float) -> int:
@@ -366,6 +396,14 @@ def _report(
         f"{orchestration:.0f} ms; upload-to-first-stage wait p50 "
         f"{fmt(pct(result['first_wait_ms'], 50))} ms"
     )
+    if result["between"]:
+        print(
+            "  each pool process between documents: "
+            + ", ".join(
+                f"{share * 100:.1f}% of its span ({big} gaps over 2 ms)"
+                for share, big in result["between"]
+            )
+        )
     cpu = result["cpu_ms"]
     print(
         "  CPU per document (ms): "
