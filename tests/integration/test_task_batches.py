@@ -4,11 +4,16 @@ document a message names: each still gets its whole pipeline and its whole event
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 from tests.conftest import Stack, start_api, start_worker
 from tests.helpers import TO_REVIEW, login, queued_tasks, wait_api, wait_status
+
+from docflow import jobs
+from docflow.documents import intake
+from docflow.models import Stage
 
 FLOW = ["document.uploaded", *TO_REVIEW]
 
@@ -68,3 +73,22 @@ async def test_a_backlogs_tasks_share_messages_and_a_worker_runs_every_document(
         for proc in (api, worker):
             if proc is not None:
                 proc.stop()
+
+
+async def test_a_round_of_tasks_for_an_empty_queue_sends_one_alone_and_the_rest_together(
+    stack: Stack,  # noqa: ARG001  (its Redis)
+) -> None:
+    """The queue is empty for the first task of an announcer's round only: the rest share
+    messages instead of each going alone (as a burst's first round once sent them)."""
+    queue = f"probe-{uuid.uuid4().hex[:8]}"  # no worker takes from it
+    tasks = [jobs.Job(jobs.stage_task(Stage.VALIDATE), uuid.uuid4(), queue) for _ in range(20)]
+    try:
+        now = await intake._Writer()._now(tasks)
+    finally:
+        # The cached broker client is bound to this test's event loop: the next user, in a
+        # loop of its own, must build another.
+        await jobs._broker_async().aclose()
+        jobs._broker_async.cache_clear()
+    assert [1 + len(job.more) for job in now] == [1, 16, 3]
+    sent = [document_id for job in now for document_id in (job.document_id, *job.more)]
+    assert sent == [task.document_id for task in tasks]  # each once, in upload order

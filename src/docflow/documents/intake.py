@@ -190,20 +190,29 @@ class _Writer:
                 )
 
     async def _now(self, tasks: list[jobs.Job]) -> list[jobs.Job]:
-        """The messages to send now: each task alone while its queue has none waiting (after
-        what lingers); the others linger (see the module's docstring), and go once
-        MAX_PER_MESSAGE have gathered."""
+        """The messages to send now: a task alone while its queue has none waiting, counting
+        those this round sends (after what lingers); the others linger (see the module's
+        docstring), and go once MAX_PER_MESSAGE have gathered."""
         now: list[jobs.Job] = []
+        rest: list[jobs.Job] = []
+        # This round's own lone sends count as waiting: once one has gone to an empty queue, the
+        # queue is no longer empty (a burst's first round used to send every task alone, each
+        # costing a worker a whole Celery message and a claim of its own).
+        alone: dict[str, int] = {}
         for job in tasks:
             depth = await jobs.backlog(job.queue)
-            if depth is None or depth < 1:
+            if depth is None:
                 now.append(job)
+            elif depth + alone.get(job.queue, 0) < 1:
+                now.append(job)
+                alone[job.queue] = alone.get(job.queue, 0) + 1
             else:
-                self.lingering.append(job)
+                rest.append(job)
         if now and self.lingering:  # what lingers goes first: nobody overtakes it
             now = self._take_lingering() + now
-        elif len(self.lingering) >= MAX_PER_MESSAGE:
-            now = self._take_lingering()
+        self.lingering += rest
+        if len(self.lingering) >= MAX_PER_MESSAGE:
+            now += self._take_lingering()
         elif self.lingering and self.timer is None:
             self.timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._linger_over)
         return now
