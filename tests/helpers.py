@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import redis
 
+from docflow.events.log import events_in
+
 PASSWORD = "correct-horse-battery"
 TERMINAL_OR_REVIEW = {"review", "finalised", "rejected", "failed"}
 # A document's events from its first stage to review, when nothing goes wrong.
@@ -20,6 +22,20 @@ TO_REVIEW = [
     *["stage.started", "stage.completed"] * 4,
     "document.review",
 ]
+
+
+def published(pubsub: Any) -> list[dict[str, Any]]:
+    """The events published on a subscribed channel until it goes quiet (3 s at most): each
+    message is a commit's events, one per line (events.log.messages)."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.3)
+        if message is None and seen:
+            break
+        if message is not None:
+            seen += [json.loads(text) for text in events_in(message["data"])]
+    return seen
 
 
 def queued_tasks(redis_url: str, key: str) -> list[tuple[str, list[str]]]:

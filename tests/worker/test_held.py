@@ -8,25 +8,21 @@ documents no worker is told about.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import pytest
-import redis
 
-from docflow.config import get_settings
-from docflow.events.log import events_in
 from docflow.models import Stage
 from docflow.pipeline.types import StageError
 from docflow.worker import stages
 from docflow.worker.runner import run_stage
 from tests.conftest import Infra
+from tests.helpers import published
 from tests.worker import stored
 from tests.worker.stored import events_of
 
@@ -53,29 +49,6 @@ def document(infra: Infra) -> uuid.UUID:  # noqa: ARG001  (its database and Redi
     return stored.stored_document(TEXT.encode())
 
 
-@pytest.fixture
-def channel() -> Iterator[Any]:
-    """A subscription to the stream channel, open before the stages run."""
-    client = redis.Redis.from_url(get_settings().redis_url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(get_settings().events_channel)
-    yield pubsub
-    pubsub.close()
-    client.close()
-
-
-def _published(pubsub: Any) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=0.3)
-        if message is None and seen:
-            break
-        if message is not None:  # a commit's events, one per line (events.log.messages)
-            seen += [json.loads(text) for text in events_in(message["data"])]
-    return seen
-
-
 def test_a_fast_chain_writes_and_publishes_every_event_in_order_at_its_time(
     document: uuid.UUID, channel: Any
 ) -> None:
@@ -93,7 +66,7 @@ def test_a_fast_chain_writes_and_publishes_every_event_in_order_at_its_time(
     timings = doc.timings
     assert events[1].created_at == datetime.fromisoformat(timings["validate"]["finished_at"])
     assert events[2].created_at == datetime.fromisoformat(timings["extract"]["started_at"])
-    mine = [p for p in _published(channel) if p["document_id"] == str(document)]
+    mine = [p for p in published(channel) if p["document_id"] == str(document)]
     assert [(p["id"], p["type"]) for p in mine if p["type"] != "stage.progress"] == [
         (e.id, e.type) for e in events
     ]

@@ -4,21 +4,15 @@ not got to yet itself instead of waiting for the thread."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-import redis
-
-from docflow.config import get_settings
-from docflow.events.log import events_in, payload
+from docflow.events.log import payload
 from docflow.worker.background import _Publisher
-from tests.conftest import Infra
+from tests.helpers import published
 
 
 class _Commit:
@@ -50,27 +44,6 @@ class _Commit:
         return None
 
 
-@pytest.fixture
-def channel(infra: Infra) -> Iterator[Any]:  # noqa: ARG001  (its Redis)
-    client = redis.Redis.from_url(get_settings().redis_url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(get_settings().events_channel)
-    pubsub.get_message(timeout=1)  # the subscription's confirmation
-    yield pubsub
-    pubsub.close()
-    client.close()
-
-
-def _messages(pubsub: Any, count: int) -> list[str]:
-    seen: list[str] = []
-    deadline = time.monotonic() + 5
-    while len(seen) < count and time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=0.2)
-        if message is not None:
-            seen += [json.loads(text)["message"] for text in events_in(message["data"])]
-    return seen
-
-
 def test_the_next_statement_settles_a_commit_the_thread_has_not_taken_and_order_holds(
     channel: Any,
 ) -> None:
@@ -90,7 +63,8 @@ def test_the_next_statement_settles_a_commit_the_thread_has_not_taken_and_order_
     assert second.settled_by == threading.current_thread().name  # not left to the thread
     assert first.settled_by == "publisher"
     publisher.drain()
-    assert _messages(channel, 2) == ["commit 1", "commit 2"]  # commit order, both published
+    # Both published, in commit order.
+    assert [e["message"] for e in published(channel)] == ["commit 1", "commit 2"]
 
 
 def test_a_commit_that_fails_publishes_nothing_and_is_reported(channel: Any) -> None:
@@ -108,4 +82,4 @@ def test_a_commit_that_fails_publishes_nothing_and_is_reported(channel: Any) -> 
     publisher.drain()
 
     assert publisher.failure() == "the server went away"
-    assert _messages(channel, 1) == ["commit 2"]
+    assert [e["message"] for e in published(channel)] == ["commit 2"]
