@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import psycopg
+import pytest
 from tests.conftest import Stack, start_api, wait_ready
 from tests.fixtures.files import SAMPLE_TEXTS, make_pdf, make_png_text
 from tests.helpers import login, upload, wait_api, wait_status
@@ -110,3 +113,43 @@ async def test_a_deep_queue_still_accepts_uploads_and_says_how_far_back(stack: S
             assert log[0]["status"] == "uploaded"
     finally:
         api.stop()
+
+
+@pytest.mark.usefixtures("infra")  # the suite's database, in DATABASE_URL
+async def test_a_burst_past_the_backlog_bound_reads_the_queue_figures_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every upload past the bound tells its owner the queue's depth and, from the recent
+    # throughput, how long that is. Uploads that ask at the same moment share one read of each
+    # figure: each used to read the throughput itself, on a connection of its own (a burst of
+    # uploads opened dozens of database sessions at once, just when the API was busiest).
+    from docflow.config import get_settings
+    from docflow.db import async_engine
+    from docflow.documents import service
+    from docflow.documents.repository import DocumentRepository
+
+    reads = {"waiting": 0, "throughput": 0}
+    counted_waiting = DocumentRepository.waiting_for_workers
+    counted_throughput = DocumentRepository.finished_per_second
+
+    async def waiting(repo: DocumentRepository) -> int:
+        reads["waiting"] += 1
+        return await counted_waiting(repo)
+
+    async def throughput(repo: DocumentRepository) -> float:
+        reads["throughput"] += 1
+        return await counted_throughput(repo)
+
+    monkeypatch.setattr(service._waiting_reading, "read", waiting)
+    monkeypatch.setattr(service._throughput_reading, "read", throughput)
+    monkeypatch.setattr(service._waiting_reading, "read_at", -1e9)
+    monkeypatch.setattr(service._throughput_reading, "read_at", -1e9)
+    settings = get_settings().model_copy(update={"queue_backlog_bound": -1})
+    try:
+        messages = await asyncio.gather(*(service._where_in_queue(settings) for _ in range(40)))
+        # One read of each, and every upload counted behind the ones before it.
+        assert reads == {"waiting": 1, "throughput": 1}
+        ahead = sorted(int(m.split()[1]) for m in messages if m)
+        assert len(ahead) == 40 and ahead == list(range(ahead[0], ahead[0] + 40))
+    finally:
+        await async_engine().dispose()

@@ -9,7 +9,7 @@ import re
 import time
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -303,7 +303,7 @@ async def _where_in_queue(settings: Settings) -> str | None:
     documents are ahead and, from recent throughput, roughly how long that is. Counted now, so
     the next upload counts this one too."""
     waiting = await _waiting()
-    _taken_in[0] += 1
+    _waiting_reading.taken_in += 1
     if waiting is None or waiting <= settings.queue_backlog_bound:
         return None
     rate = await _throughput()
@@ -311,48 +311,70 @@ async def _where_in_queue(settings: Settings) -> str | None:
     return f"Queued: {waiting} documents ahead of this one{estimate}"
 
 
-# Documents waiting for a worker, read from the database at most every WAITING_TTL seconds per
-# process (hundreds of uploads a second ask), plus what this process took in since the read:
-# exact for one API process, and no older than WAITING_TTL for the others' uploads.
+class _Reading:
+    """A figure read from the database at most every `ttl` seconds per process, one read at a
+    time: hundreds of uploads a second ask, and those arriving while a read is on its way wait
+    for it instead of each asking on a connection of its own (under a backlog, every upload of
+    a burst used to open one for the throughput figure at once)."""
+
+    def __init__(self, ttl: float, read: Callable[[DocumentRepository], Awaitable[float]]) -> None:
+        self.ttl, self.read = ttl, read
+        self.value: float | None = None
+        self.read_at = -1e9
+        self.reading: asyncio.Future[None] | None = None
+
+    async def get(self) -> float | None:
+        """The figure, read again when older than `ttl`; None when the database cannot say."""
+        if time.monotonic() - self.read_at >= self.ttl:
+            if self.reading is not None:
+                await asyncio.shield(self.reading)
+            else:
+                self.reading = done = asyncio.get_running_loop().create_future()
+                try:
+                    async with async_session_factory()() as session:
+                        value = await self.read(DocumentRepository(session))
+                    self.value, self.read_at = value, time.monotonic()
+                    self.fresh()
+                except (OSError, asyncpg.PostgresError, SQLAlchemyError):
+                    self.value = None
+                finally:
+                    self.reading = None
+                    done.set_result(None)
+        return self.value
+
+    def fresh(self) -> None:
+        """Called after each read."""
+
+
+class _Waiting(_Reading):
+    """Documents waiting for a worker (read every WAITING_TTL seconds), plus what this process
+    took in since the read: exact for one API process, and no older than WAITING_TTL for the
+    others' uploads."""
+
+    def __init__(self) -> None:
+        super().__init__(WAITING_TTL, DocumentRepository.waiting_for_workers)
+        self.taken_in = 0
+
+    def fresh(self) -> None:
+        self.taken_in = 0
+
+
 WAITING_TTL = 0.25
-_waiting_cache: list[float] = [-1e9, 0]  # [read at, documents waiting then]
-_taken_in = [0]  # uploads this process has counted since that read
-_waiting_read: list[asyncio.Future[None]] = []  # the read under way, if any
+THROUGHPUT_TTL = 5.0
+_waiting_reading = _Waiting()
+# Recent documents/s (documents that reached review in the last five minutes).
+_throughput_reading = _Reading(THROUGHPUT_TTL, DocumentRepository.finished_per_second)
 
 
 async def _waiting() -> int | None:
-    """Documents ahead of an upload now (None when the database cannot say). One read at a
-    time: uploads arriving while it is on its way wait for it, instead of asking again."""
-    if time.monotonic() - _waiting_cache[0] >= WAITING_TTL:
-        if _waiting_read:
-            await asyncio.shield(_waiting_read[0])
-        else:
-            done = asyncio.get_running_loop().create_future()
-            _waiting_read.append(done)
-            try:
-                async with async_session_factory()() as session:
-                    count = await DocumentRepository(session).waiting_for_workers()
-                _waiting_cache[:], _taken_in[0] = [time.monotonic(), count], 0
-            except (OSError, asyncpg.PostgresError, SQLAlchemyError):
-                return None
-            finally:
-                _waiting_read.clear()
-                done.set_result(None)
-    return int(_waiting_cache[1]) + _taken_in[0]
-
-
-_throughput_cache: list[float] = [-1e9, 0.0]  # [measured at, documents/s]
-THROUGHPUT_TTL = 5.0
+    """Documents ahead of an upload now (None when the database cannot say)."""
+    count = await _waiting_reading.get()
+    return None if count is None else int(count) + _waiting_reading.taken_in
 
 
 async def _throughput() -> float:
-    """Recent documents/s, measured at most every THROUGHPUT_TTL seconds per process."""
-    now = time.monotonic()
-    if now - _throughput_cache[0] >= THROUGHPUT_TTL:
-        async with async_session_factory()() as session:
-            rate = await DocumentRepository(session).finished_per_second()
-        _throughput_cache[:] = [now, rate]
-    return _throughput_cache[1]
+    """Recent documents/s (0 when the database cannot say)."""
+    return await _throughput_reading.get() or 0.0
 
 
 async def get_visible(
