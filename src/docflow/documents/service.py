@@ -303,7 +303,7 @@ async def _where_in_queue(settings: Settings) -> str | None:
     documents are ahead and, from recent throughput, roughly how long that is. Counted now, so
     the next upload counts this one too."""
     waiting = await _waiting()
-    _waiting_reading.taken_in += 1
+    _waiting_reading.added += 1
     if waiting is None or waiting <= settings.queue_backlog_bound:
         return None
     rate = await _throughput()
@@ -315,12 +315,14 @@ class _Reading:
     """A figure read from the database at most every `ttl` seconds per process, one read at a
     time: hundreds of uploads a second ask, and those arriving while a read is on its way wait
     for it instead of each asking on a connection of its own (under a backlog, every upload of
-    a burst used to open one for the throughput figure at once)."""
+    a burst used to open one for the throughput figure at once). `added`: what this process has
+    added to the figure since the read (the queue's depth counts its own uploads at once)."""
 
     def __init__(self, ttl: float, read: Callable[[DocumentRepository], Awaitable[float]]) -> None:
         self.ttl, self.read = ttl, read
         self.value: float | None = None
         self.read_at = -1e9
+        self.added = 0
         self.reading: asyncio.Future[None] | None = None
 
     async def get(self) -> float | None:
@@ -333,43 +335,27 @@ class _Reading:
                 try:
                     async with async_session_factory()() as session:
                         value = await self.read(DocumentRepository(session))
-                    self.value, self.read_at = value, time.monotonic()
-                    self.fresh()
+                    self.value, self.read_at, self.added = value, time.monotonic(), 0
                 except (OSError, asyncpg.PostgresError, SQLAlchemyError):
                     self.value = None
                 finally:
                     self.reading = None
                     done.set_result(None)
-        return self.value
-
-    def fresh(self) -> None:
-        """Called after each read."""
+        return None if self.value is None else self.value + self.added
 
 
-class _Waiting(_Reading):
-    """Documents waiting for a worker (read every WAITING_TTL seconds), plus what this process
-    took in since the read: exact for one API process, and no older than WAITING_TTL for the
-    others' uploads."""
-
-    def __init__(self) -> None:
-        super().__init__(WAITING_TTL, DocumentRepository.waiting_for_workers)
-        self.taken_in = 0
-
-    def fresh(self) -> None:
-        self.taken_in = 0
-
-
+# Documents waiting for a worker: exact for one API process, and no older than WAITING_TTL for
+# the others' uploads. Recent documents/s: those that reached review in the last five minutes.
 WAITING_TTL = 0.25
 THROUGHPUT_TTL = 5.0
-_waiting_reading = _Waiting()
-# Recent documents/s (documents that reached review in the last five minutes).
+_waiting_reading = _Reading(WAITING_TTL, DocumentRepository.waiting_for_workers)
 _throughput_reading = _Reading(THROUGHPUT_TTL, DocumentRepository.finished_per_second)
 
 
 async def _waiting() -> int | None:
     """Documents ahead of an upload now (None when the database cannot say)."""
     count = await _waiting_reading.get()
-    return None if count is None else int(count) + _waiting_reading.taken_in
+    return None if count is None else int(count)
 
 
 async def _throughput() -> float:
