@@ -231,6 +231,10 @@ def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dic
             " count(*) filter (where status = 'failed') from documents"
         )[0]
         elapsed, reviewed, failed = float(row[0] or 0), int(row[1]), int(row[2])  # type: ignore[arg-type]
+        # A row's xmin is the transaction that wrote it last: the one that finished it.
+        finishing = int(
+            r.sql("select count(distinct xmin::text) from documents where status = 'review'")[0][0]  # type: ignore[arg-type]
+        )
         stages: dict[str, list[float]] = {}
         for stage in STAGES:
             stages[stage] = [
@@ -265,6 +269,7 @@ def ours(docs: list[tuple[str, bytes, str]], rate: float, timeout: float) -> dic
         "reviewed": reviewed,
         "between": _between_documents(spans),
         "failed": failed,
+        "per_commit": reviewed / finishing if finishing else 0.0,
         "done": done,
         "stages": stages,
         "lag": uploads["worst_lag_ms"] / 1000,
@@ -404,6 +409,7 @@ def _report(
                 for share, big in result["between"]
             )
         )
+    print(f"  documents finished per transaction: {result['per_commit']:.2f} (mean)")
     cpu = result["cpu_ms"]
     print(
         "  CPU per document (ms): "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,10 +24,11 @@ from docflow.config import get_settings
 from docflow.db import sync_session_factory
 from docflow.events.log import events_in
 from docflow.models import Document, Stage
-from docflow.worker import runner, stages
+from docflow.worker import background, committer, runner, stages
 from docflow.worker.runner import run_batch
+from docflow.worker.transitions import HOST
 from tests.conftest import Infra
-from tests.helpers import TO_REVIEW, queued_tasks
+from tests.helpers import TO_REVIEW, published, queued_tasks
 from tests.worker.stored import document, events_of, stored_document
 
 NOTE = b"Minutes of the planning meeting. Budget approved; next review in March.\n" * 4
@@ -188,11 +190,117 @@ def test_a_document_claimed_by_a_commit_still_on_its_way_is_finished_all_the_sam
         assert [e.type for e in events_of(doc)] == TO_REVIEW
 
 
+@pytest.fixture
+def kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a transaction open between documents however long they take (committer.KEEP_SECONDS)
+    and let no stage commit what its task holds meanwhile (background.SETTLE_AFTER): which
+    documents share a transaction no longer depends on this machine's speed."""
+    monkeypatch.setattr(committer, "KEEP_SECONDS", 60.0)
+    monkeypatch.setattr(background, "SETTLE_AFTER", 60.0)
+
+
+def test_documents_finishing_in_quick_succession_share_one_commit_and_miss_nothing(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+    kept: None,  # noqa: ARG001
+    channel: Any,
+) -> None:
+    ids = [stored_document(NOTE, f"kept-{n}.txt") for n in range(3)]
+
+    run_batch(ids, Stage.VALIDATE, "batch-kept", probe_queue)
+
+    # Each finished in the transaction that claimed it (the one the document before was
+    # finished in): one BEGIN, one COMMIT, for all three completions.
+    assert len({_writer(i) for i in ids}) == 1
+    seen = [p for p in published(channel) if p["type"] != "stage.progress"]  # live-only
+    for doc in ids:
+        assert document(doc).status == "review"  # seen from another session: committed
+        events = events_of(doc)
+        assert [e.type for e in events] == TO_REVIEW
+        times = [e.created_at for e in events]  # each dated when written, not at the BEGIN
+        assert times == sorted(times)
+        assert document(doc).updated_at == times[-1]
+        assert [p["type"] for p in seen if p["document_id"] == str(doc)] == TO_REVIEW
+    assert [p["document_id"] for p in seen if p["type"] == "document.review"] == [
+        str(i) for i in ids
+    ]
+
+
+def test_a_retried_message_shares_no_transaction_between_documents(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+    kept: None,  # noqa: ARG001
+) -> None:
+    ids = [stored_document(NOTE, f"retried-{n}.txt") for n in range(3)]
+
+    run_batch(ids, Stage.VALIDATE, "batch-retried", probe_queue, keep=False)
+
+    assert all(document(i).status == "review" for i in ids)
+    assert len({_writer(i) for i in ids}) == 3
+
+
+def _writer(document_id: uuid.UUID) -> str:
+    """The transaction that wrote the document's row last (its `xmin`)."""
+    with sync_session_factory()() as session:
+        return str(
+            session.execute(
+                text("SELECT xmin::text FROM documents WHERE id = :id"), {"id": document_id}
+            ).scalar_one()
+        )
+
+
+def test_a_statement_failing_in_a_kept_transaction_loses_only_unpublished_work_and_retries(
+    infra: Infra,  # noqa: ARG001
+    probe_queue: str,
+    kept: None,  # noqa: ARG001
+    channel: Any,
+) -> None:
+    """The second document's completion fails in the transaction that also finishes the first:
+    both are rolled back, nothing of it is published, and the error retries the message (as
+    after a COMMIT that failed): the first, whose claim had committed, waits for the reaper
+    under its lease; the retry, sharing nothing, takes the second to review."""
+    first, second = stored_document(NOTE, "one.txt"), stored_document(NOTE, "two.txt")
+    refused = f"NEW.type = 'document.review' AND NEW.document_id = '{second}'"
+    with _trigger(refused, "RAISE EXCEPTION 'refused once'", deferred=False, once=True):
+        with pytest.raises(OperationalError):
+            run_batch([first, second], Stage.VALIDATE, "batch-kept-fails", probe_queue)
+        seen = published(channel)
+        one = document(first)
+        assert (one.status, one.lease_owner) == (
+            "processing",
+            f"{HOST}:{os.getpid()}:batch-kept-fails",
+        )
+        assert "document.review" not in [e.type for e in events_of(first)]
+        assert (document(second).status, events_of(second)) == ("uploaded", [])
+        assert "document.review" not in [p["type"] for p in seen]
+        assert str(second) not in [p["document_id"] for p in seen]
+
+        run_batch([first, second], Stage.VALIDATE, "batch-kept-fails", probe_queue, keep=False)
+
+    assert document(second).status == "review"
+    assert [e.type for e in events_of(second)] == TO_REVIEW
+    assert document(first).status == "processing"  # its lease runs out for the reaper
+
+
 @contextlib.contextmanager
 def _deferred(when: str, body: str) -> Iterator[None]:
     """A trigger run at COMMIT for each document_events row matching `when`."""
+    with _trigger(when, body):
+        yield
+
+
+@contextlib.contextmanager
+def _trigger(when: str, body: str, *, deferred: bool = True, once: bool = False) -> Iterator[None]:
+    """A trigger run for each document_events row matching `when`: at COMMIT (`deferred`) or as
+    the row is written; `once`, for the first such row only (a sequence counts them, outside any
+    transaction)."""
     name = f"at_commit_{uuid.uuid4().hex[:8]}"
+    if once:
+        body = f"IF nextval('{name}_seq') = 1 THEN {body}; END IF"
+    timing = "DEFERRABLE INITIALLY DEFERRED" if deferred else "NOT DEFERRABLE"
     with sync_session_factory()() as session:
+        if once:
+            session.execute(text(f"CREATE SEQUENCE {name}_seq"))
         session.execute(
             text(
                 f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
@@ -202,7 +310,7 @@ def _deferred(when: str, body: str) -> Iterator[None]:
         session.execute(
             text(
                 f"CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON document_events"
-                f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({when})"
+                f" {timing} FOR EACH ROW WHEN ({when})"
                 f" EXECUTE FUNCTION {name}()"
             )
         )
@@ -213,4 +321,5 @@ def _deferred(when: str, body: str) -> Iterator[None]:
         with sync_session_factory()() as session:
             session.execute(text(f"DROP TRIGGER {name} ON document_events"))
             session.execute(text(f"DROP FUNCTION {name}()"))
+            session.execute(text(f"DROP SEQUENCE IF EXISTS {name}_seq"))
             session.commit()

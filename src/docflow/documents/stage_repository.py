@@ -257,10 +257,12 @@ class Transitioned:
 
 
 # Where the claim conditions live: a fresh claim (the stage is next and nobody holds a live
-# lease) or a stage this owner holds.
+# lease) or a stage this owner holds. The stage path's times are the statement's, not the
+# transaction's (`now()`): a worker may finish several documents in one transaction
+# (worker/committer.py), and each change and event is dated when it was written.
 _CLAIMABLE_SQL = (
     "stage = :stage AND status IN ('uploaded', 'processing')"
-    " AND (lease_until IS NULL OR lease_until < now())"
+    " AND (lease_until IS NULL OR lease_until < statement_timestamp())"
 )
 _OWNED_SQL = "stage = :stage AND status = 'processing' AND lease_owner = :owner"
 
@@ -445,7 +447,7 @@ def _part_sql(shape: Shape, n: str) -> tuple[list[str], str]:
     d, e, t = f"d{n}", f"e{n}", f"t{n}"
     assignments = ", ".join(f"{column} = {p(expr)}" for column, expr in sets)
     ctes = [
-        f"{d} AS (UPDATE documents SET {assignments}, updated_at = now()"
+        f"{d} AS (UPDATE documents SET {assignments}, updated_at = statement_timestamp()"
         f" WHERE id = {p(':document_id')} AND {p(_CLAIMABLE_SQL if claim else _OWNED_SQL)}"
         f" RETURNING {state_columns})",
         f"{e} AS (INSERT INTO document_events"
@@ -454,7 +456,7 @@ def _part_sql(shape: Shape, n: str) -> tuple[list[str], str]:
         f" SELECT {d}.id, {d}.owner_id, v.type, v.status, v.stage, v.progress,"
         f" coalesce(v.message, {d}.message),"
         f" CASE WHEN v.with_attempt THEN v.data || jsonb_build_object('attempt', {d}.attempts)"
-        f" ELSE v.data END, {p(':actor')}, coalesce(v.at, now())"
+        f" ELSE v.data END, {p(':actor')}, coalesce(v.at, statement_timestamp())"
         f" FROM {d} CROSS JOIN jsonb_to_recordset(CAST({p(':events')} AS jsonb)) AS v(ord int,"
         " type text, status text, stage text, progress int, message text, data jsonb,"
         " with_attempt bool, at timestamptz)"

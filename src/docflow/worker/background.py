@@ -35,6 +35,13 @@ class Committing(Protocol):
     def settle(self) -> str | None: ...
 
 
+class Keepable(Protocol):
+    """A transaction kept open between documents (worker/committer.py): `commit` sends its
+    COMMIT and gives what is to be waited for."""
+
+    def commit(self) -> Committing: ...
+
+
 class _Publisher:
     """Publishes this process's committed events from a thread of its own, in commit order.
 
@@ -45,6 +52,11 @@ class _Publisher:
     transaction whose COMMIT was sent without waiting (`after_commit`) is waited for here, in
     turn, and its events go out once it has committed; if it has not, they never do, and the
     task hears of it (`failure`).
+
+    It also holds the one transaction the process may keep open between two documents
+    (`keep`): whoever waits for this process's COMMITs, or drains its events, first sends that
+    one's COMMIT, so nothing outside it waits on its locks or misses what it wrote. `kept_lock`
+    is held by a thread running a statement of the stage path, kept transaction or not.
     """
 
     def __init__(self) -> None:
@@ -56,6 +68,24 @@ class _Publisher:
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
         self._handed = self._settled = 0  # COMMITs handed over, and settled, so far
+        self.kept_lock = threading.RLock()
+        self._kept: Keepable | None = None
+
+    def keep(self, tx: Keepable) -> None:
+        """Hold `tx` open for the next hot transaction (the caller holds `kept_lock`)."""
+        self._kept = tx
+
+    def take_kept(self) -> Keepable | None:
+        """The transaction kept open, for the caller (holding `kept_lock`) to go on in."""
+        kept, self._kept = self._kept, None
+        return kept
+
+    def release_kept(self) -> None:
+        """Send the kept transaction's COMMIT, if one is kept; its events follow it as usual."""
+        with self.kept_lock:
+            kept, self._kept = self._kept, None
+            if kept is not None:
+                self.after_commit(kept.commit())
 
     def publish(self, payloads: list[dict[str, Any]]) -> None:
         if not payloads:
@@ -76,6 +106,7 @@ class _Publisher:
         events to the thread: a worker busy computing holds the GIL, and the thread, woken by
         the COMMIT's answer, would wait for it up to a switch interval (5 ms) before it could
         settle, while the worker's next statement waited for the thread."""
+        self.release_kept()
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._handed
@@ -121,6 +152,7 @@ class _Publisher:
     def drain(self, timeout: float = 5.0) -> None:
         """Wait until everything handed over has been sent (before another path publishes,
         and before a task ends: a worker shutting down takes nothing unsent with it)."""
+        self.release_kept()
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._items or self._busy or self._helping:

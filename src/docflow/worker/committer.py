@@ -11,11 +11,18 @@ A COMMIT that fails (the database went away) publishes nothing; the worker learn
 next statement (`check`) and its task retries the message, as after any database error. The
 documents whose change was lost are where they were before it: claimable again, or held under
 a lease that runs out for the reaper.
+
+Under a backlog the transaction that finishes one document and claims the next may also stay
+open for the next one's completion (`hot_transaction(keep=True)`, for KEEP_SECONDS at most), so
+that a run of small documents shares one BEGIN, one COMMIT, one WAL flush and one publish. Each
+document then reaches review when that COMMIT settles, within KEEP_SECONDS and a document of
+finishing; a worker lost meanwhile loses that much work, which the reaper resumes as above.
 """
 
 from __future__ import annotations
 
 import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -24,23 +31,50 @@ import psycopg
 from psycopg import pq
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from docflow.worker.background import publisher
+from docflow.worker.background import Committing, publisher
 from docflow.worker.uow import hot_engine
 
 # How long the publisher waits for a COMMIT before it counts it as lost.
 COMMIT_WAIT_SECONDS = 30.0
+# How long after its BEGIN a transaction may still be kept open for the next document.
+KEEP_SECONDS = 0.05
 
 
 class Transaction:
     """An open transaction on a pooled connection: `conn` for the statements (which begin it),
     `publish` for the events that go out once it has committed."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
+    def __init__(self, engine: Any, fairy: Any) -> None:
+        self.engine, self.fairy = engine, fairy
+        self.conn = cast("psycopg.Connection[Any]", fairy.driver_connection)
         self.payloads: list[dict[str, Any]] = []
+        self.began = time.monotonic()
+        self.kept = False  # it has been kept open once: it carries an earlier document's work
 
     def publish(self, payloads: list[dict[str, Any]]) -> None:
         self.payloads += payloads
+
+    def commit(self) -> Committing:
+        """Send the COMMIT (without waiting for it): what the publisher thread settles."""
+        try:
+            _send_commit(self.conn)
+        except psycopg.Error as exc:
+            self.fairy.invalidate(exc)
+            self.fairy.close()
+            return _Unsent(exc)
+        return PendingCommit(self.fairy, self.payloads)
+
+
+class _Unsent:
+    """A COMMIT that could not be sent: it publishes nothing, and the task retries."""
+
+    payloads: list[dict[str, Any]] = []
+
+    def __init__(self, exc: psycopg.Error) -> None:
+        self.exc = exc
+
+    def settle(self) -> str | None:
+        return str(self.exc) or type(self.exc).__name__
 
 
 class PendingCommit:
@@ -74,39 +108,52 @@ class PendingCommit:
 
 
 @contextmanager
-def hot_transaction() -> Iterator[Transaction]:
+def hot_transaction(*, keep: bool = False) -> Iterator[Transaction]:
     """A transaction for one of the stage path's state changes; its COMMIT is sent on the way
     out and settled by the publisher thread. Statements run in it with `begin=True` (the first
-    begin it). Driver errors come out as SQLAlchemy's, as from
-    `uow.hot_connection`, and roll the transaction back."""
-    check()
-    # What this process's transactions still on their way changed is not visible to a new
-    # statement's snapshot until they have committed: this one may read it (a document's
-    # completion reads the claim that came before).
-    publisher().wait_committed()
-    engine = hot_engine()
-    fairy = engine.raw_connection()
-    conn = cast("psycopg.Connection[Any]", fairy.driver_connection)
-    tx = Transaction(conn)
-    try:
-        yield tx
-    except psycopg.Error as exc:
-        lost = _roll_back(engine, fairy, conn, exc)
-        raise _translated(engine, exc, lost=lost) from exc
-    except BaseException as exc:
-        _roll_back(engine, fairy, conn, exc)
-        raise
-    if conn.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
-        fairy.close()  # nothing ran in it (or it ended already): nothing to wait for
-        publisher().publish(tx.payloads)
-        return
-    try:
-        _send_commit(conn)
-    except psycopg.Error as exc:
-        fairy.invalidate(exc)
-        fairy.close()
-        raise _translated(engine, exc, lost=True) from exc
-    publisher().after_commit(PendingCommit(fairy, tx.payloads))
+    begin it). Driver errors come out as SQLAlchemy's, as from `uow.hot_connection`, and roll
+    the transaction back.
+
+    `keep`: the transaction may stay open instead (until KEEP_SECONDS after its BEGIN), and
+    the process's next hot transaction goes on in it: the documents of a message that finish in
+    quick succession share one BEGIN, one COMMIT, one WAL flush and one publish. Whoever waits
+    for this process's commits sends its COMMIT first (`_Publisher.release_kept`). Should a
+    statement in it fail, what it carried is rolled back with it, and the error is a retryable
+    one: the message runs again (on its retry, nothing is kept)."""
+    pub = publisher()
+    with pub.kept_lock:
+        check()
+        tx = cast("Transaction | None", pub.take_kept())
+        if tx is None:
+            # What this process's transactions still on their way changed is not visible to a
+            # new statement's snapshot until they have committed: this one may read it (a
+            # document's completion reads the claim that came before).
+            pub.wait_committed()
+            engine = hot_engine()
+            tx = Transaction(engine, engine.raw_connection())
+        conn = tx.conn
+        try:
+            yield tx
+        except psycopg.Error as exc:
+            lost = _roll_back(tx.engine, tx.fairy, conn, exc)
+            if tx.kept:
+                raise OperationalError("a kept transaction", None, exc) from exc
+            raise _translated(tx.engine, exc, lost=lost) from exc
+        except BaseException as exc:
+            _roll_back(tx.engine, tx.fairy, conn, exc)
+            raise
+        if conn.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+            tx.fairy.close()  # nothing ran in it (or it ended already): nothing to wait for
+            pub.publish(tx.payloads)
+            return
+        if keep and time.monotonic() - tx.began < KEEP_SECONDS:
+            tx.kept = True
+            pub.keep(tx)
+            return
+        committing = tx.commit()
+        if isinstance(committing, _Unsent):
+            raise _translated(tx.engine, committing.exc, lost=True) from committing.exc
+        pub.after_commit(committing)
 
 
 def check(*, clear: bool = False) -> None:

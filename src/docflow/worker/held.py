@@ -22,6 +22,7 @@ from typing import Any
 
 from docflow.documents import stage_repository as repo
 from docflow.models import Stage
+from docflow.worker.background import publisher
 from docflow.worker.committer import hot_transaction
 from docflow.worker.transitions import Step, actor, merged
 
@@ -31,8 +32,13 @@ HOLD_SECONDS = 0.2
 class Chain:
     """The stages one task runs for one document, and the completions it holds back."""
 
-    def __init__(self, document_id: uuid.UUID, owner: str, claimed: repo.Transitioned) -> None:
+    def __init__(
+        self, document_id: uuid.UUID, owner: str, claimed: repo.Transitioned, *, keep: bool = False
+    ) -> None:
         self.document_id, self.owner = document_id, owner
+        # The statement that finishes the document and claims the next may leave its
+        # transaction open for the next one's (committer.hot_transaction).
+        self.keep = keep
         self._lock = threading.Lock()
         self._held: list[Step] = []
         self._committed_at = time.monotonic()
@@ -75,9 +81,11 @@ class Chain:
             return self._write(steps, categorize_inputs, then, final)
 
     def flush(self) -> bool:
-        """Commit what is held (from any thread); False when the claim is gone."""
+        """Commit what is held, and the transaction kept open, which may hold this document's
+        claim (from any thread); False when the claim is gone."""
         with self._lock:
             if not self._held:
+                publisher().release_kept()
                 return True
             steps, self._held = self._held, []
             return self._write(steps, False, None, False)[0] is not None
@@ -108,7 +116,7 @@ class Chain:
             last=final,
         )
         following = None
-        with hot_transaction() as tx:
+        with hot_transaction(keep=self.keep and then is not None) as tx:
             if then is None:
                 done = repo.transition(tx.conn, completion, begin=True)
             else:

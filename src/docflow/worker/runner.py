@@ -114,7 +114,12 @@ def run_stage(document_id: uuid.UUID, stage: Stage, task_id: str, queue: str | N
 
 
 def run_batch(
-    document_ids: Sequence[uuid.UUID], stage: Stage, task_id: str, queue: str | None = None
+    document_ids: Sequence[uuid.UUID],
+    stage: Stage,
+    task_id: str,
+    queue: str | None = None,
+    *,
+    keep: bool = True,
 ) -> None:
     """Run `stage`, and what it chains, for each document in turn (a task message may name
     several: see documents/intake.py). The statement that moves a document to review also
@@ -122,7 +127,10 @@ def run_batch(
     started over to a fresh message, so the per-task time limits keep their meaning; so does
     one whose stage is to be retried (a transient error), before it raises for the retry. A
     document whose run breaks for another reason fails alone, as it would in a task of its own;
-    the database or Redis being out of reach retries the whole message."""
+    the database or Redis being out of reach retries the whole message. `keep`: documents
+    that finish in quick succession may share a transaction (committer.hot_transaction); a
+    retried message runs without, so that one document's failing statement cannot take the
+    others' work with it again."""
     task_started = time.monotonic()
     claimed: Claimed | None = None  # the next document, claimed already
     try:
@@ -134,7 +142,7 @@ def run_batch(
             forget_carried()  # only stages chained for this document may reuse what it read
             try:
                 claimed = _run_chain(
-                    document_id, stage, task_id, queue, task_started, claimed, following
+                    document_id, stage, task_id, queue, task_started, claimed, following, keep
                 )
             except TransientError:
                 hand_over(document_ids[index + 1 :], stage, queue)
@@ -201,6 +209,7 @@ def _run_chain(
     task_started: float,
     claimed: Claimed | None = None,
     following_id: uuid.UUID | None = None,
+    keep: bool = False,
 ) -> Claimed | None:
     """One document's stages from `stage` (`claimed`: its claim is made already); returns the
     claim of `following_id`, when the statement that moved this one to review made it."""
@@ -219,7 +228,7 @@ def _run_chain(
             log.info("%s of %s: already done or claimed elsewhere", stage.value, document_id)
             return None
         claimed = Claimed(transitioned, claim.params["started_at"])
-    chain = Chain(document_id, owner, claimed.state)
+    chain = Chain(document_id, owner, claimed.state, keep=keep)
     try:
         return _stages(chain, claimed, stage, queue, task_started, following_id)
     except RETRIED:

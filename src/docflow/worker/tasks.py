@@ -39,7 +39,8 @@ def _stage_task(stage: Stage) -> Task:  # type: ignore[type-arg]
         """The stage for a document, and for `more` after it (one message for a backlog)."""
         queue = (self.request.delivery_info or {}).get("routing_key")
         ids = [uuid.UUID(document_id), *(uuid.UUID(m) for m in more)]
-        run_batch(ids, stage, self.request.id or "unknown", queue)
+        # A retry shares no transaction between documents (run_batch).
+        run_batch(ids, stage, self.request.id or "unknown", queue, keep=not self.request.retries)
 
     return run  # type: ignore[no-any-return]
 

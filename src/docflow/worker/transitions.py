@@ -40,7 +40,7 @@ def start(stage: Stage, queue: str | None, *, fresh: bool) -> dict[str, Any]:
         "stage": "CAST(:start_stage AS text)",
         "status": "'processing'",
         "lease_owner": "CAST(:owner AS text)",
-        "lease_until": "now() + make_interval(secs => :lease)",
+        "lease_until": "statement_timestamp() + make_interval(secs => :lease)",
         "progress": ":start_progress",
         "timings": _TIMINGS_START,
     }
@@ -124,7 +124,7 @@ def finish(
             "sets": {
                 "timings": finished,
                 "stage": "CAST(:next_stage AS text)",
-                "enqueued_at": "now()",
+                "enqueued_at": "statement_timestamp()",
                 "progress": ":done_progress",
                 "message": "CAST(:done_message AS text)",
                 "lease_owner": "NULL",
@@ -144,7 +144,7 @@ def finish(
     timings = finished + " || jsonb_build_object(CAST(:start_stage AS text),"
     timings += " jsonb_build_object('started_at', CAST(:started_at AS text)))"
     return {
-        "sets": {**begun["sets"], "timings": timings, "enqueued_at": "now()"},
+        "sets": {**begun["sets"], "timings": timings, "enqueued_at": "statement_timestamp()"},
         "params": {**params, **begun["params"]},
         "events": [completed, *begun["events"]],
     }

@@ -19,6 +19,7 @@ from docflow import jobs
 from docflow.config import get_settings
 from docflow.db import sync_session_factory, take_outbox
 from docflow.events.publisher import payloads_of, publish_sync
+from docflow.worker.background import publisher
 
 # A pooled connection idle longer than this is pinged at checkout (the server may have restarted
 # meanwhile); a busy worker reuses its connections within milliseconds and pays no ping.
@@ -27,6 +28,8 @@ PING_AFTER_IDLE = 2.0
 
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
+    # A transaction this process kept open between documents may hold the rows this one needs.
+    publisher().wait_committed()
     with sync_session_factory()() as session:
         try:
             yield session
@@ -91,6 +94,7 @@ class _LazySession:
 
     def __getattr__(self, name: str) -> Any:
         if self.session is None:
+            publisher().wait_committed()  # it may read what a kept transaction wrote
             self.session = Session(hot_engine(), expire_on_commit=False)
         return getattr(self.session, name)
 
