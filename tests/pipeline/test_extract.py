@@ -12,6 +12,7 @@ from docflow.pipeline.extract import (
     NO_TEXT_LAYER_NO_OCR,
     PDF_DAMAGED,
     PDF_PASSWORD,
+    _is_blank,
     extract_text,
 )
 from docflow.pipeline.types import Extraction, FileKind, StageError
@@ -287,6 +288,27 @@ def test_text_in_any_encoding(text: str, encoding: str) -> None:
 def test_markdown_and_csv_keep_their_content() -> None:
     assert extract(b"# Title\r\n\r\nBody text.", FileKind.MARKDOWN).text == "# Title\n\nBody text."
     assert extract(b"name,amount\nAda,10\n", FileKind.CSV).text == "name,amount\nAda,10"
+
+
+def test_text_is_tidied_line_ends_and_blank_runs() -> None:
+    data = "Total due \t\u00a0\nto pay\n\n\n\n\nthanks  \r\n".encode()
+    assert extract(data, FileKind.TEXT).text == "Total due\nto pay\n\nthanks"
+    assert extract(b"a  b\n\nc", FileKind.TEXT).text == "a  b\n\nc"  # nothing to tidy
+
+
+@pytest.mark.parametrize(
+    ("page", "blank"),
+    [
+        ("", True),
+        (" \n\t" * 40, True),
+        (" " * 100 + "ab", True),  # past the prefix looked at first, still too little
+        (" " * 100 + "abc", False),
+        ("Invoice 2041" + " " * 100, False),
+        ("a b " + " " * 100 + "c", False),  # counted across the whole page
+    ],
+)
+def test_a_pdf_page_is_blank_below_three_visible_characters(page: str, blank: bool) -> None:
+    assert _is_blank(page) is blank
 
 
 def test_text_without_words_has_no_text() -> None:
